@@ -1,0 +1,86 @@
+"""Fixtures shared by the integration tests: run playbooks as the unprivileged test user."""
+import json
+import os
+import pwd
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
+OTHER_USER = os.environ.get("WS_OTHER_USER", "wsother")
+# The venv running pytest also runs the playbooks (its python is readable by the test user).
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+@dataclass
+class PlaybookResult:
+    rc: int
+    stdout: str
+    stats: dict = field(default_factory=dict)
+    custom_stats: dict = field(default_factory=dict)
+
+    def count(self, key):
+        """Sum of one recap counter (changed, failures, ok, ...) over all hosts."""
+        return sum(self.stats.get(key, {}).values())
+
+    @property
+    def changed(self):
+        return self.count("changed")
+
+    @property
+    def workspace(self):
+        return self.custom_stats.get("workspace") or self.custom_stats.get("_run", {}).get("workspace", {})
+
+
+def as_user_argv(argv, user=TEST_USER):
+    """argv run as `user` with a clean environment (root runs the test suite)."""
+    home = pwd.getpwnam(user).pw_dir
+    env = [
+        "env", "-i", f"HOME={home}", f"USER={user}", f"LOGNAME={user}", "LANG=C.UTF-8",
+        f"PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+        "ANSIBLE_LOCAL_TEMP=" + os.path.join(home, ".ansible", "tmp"),
+    ]
+    if os.geteuid() == 0:
+        return ["runuser", "-u", user, "--"] + env + argv
+    return env + argv
+
+
+def run_as(argv, user=TEST_USER, timeout=600, check=False, **kwargs):
+    """Run a command as the test user; returns CompletedProcess with text output."""
+    return subprocess.run(as_user_argv(argv, user), capture_output=True, text=True,
+                          timeout=timeout, check=check, cwd=REPO, **kwargs)
+
+
+def run_playbook(playbook, extravars=None, check=False, diff=False, user=TEST_USER,
+                 inventory=None, limit="workspace_hosts", timeout=1800, verbosity=0):
+    argv = [os.path.join(VENV_BIN, "python"), os.path.join(REPO, "tests", "helpers", "playbook_json.py"),
+            playbook, "--extravars", json.dumps(extravars or {}), "--limit", limit,
+            "--verbosity", str(verbosity)]
+    if inventory:
+        argv += ["--inventory", inventory]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    proc = run_as(argv, user=user, timeout=timeout)
+    lines = proc.stdout.rstrip("\n").rsplit("\n", 1)
+    try:
+        summary = json.loads(lines[-1])
+    except (ValueError, IndexError):
+        raise AssertionError(f"playbook runner crashed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return PlaybookResult(rc=summary["rc"], stdout=lines[0] if len(lines) > 1 else "",
+                          stats=summary["stats"], custom_stats=summary["custom_stats"])
+
+
+@pytest.fixture(scope="session")
+def test_user_home():
+    return pwd.getpwnam(TEST_USER).pw_dir
+
+
+@pytest.fixture(scope="session")
+def playbook():
+    """The `run_playbook` function, as a fixture."""
+    return run_playbook

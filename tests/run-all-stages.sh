@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# `make test`: every stage of the test suite, with a summary of each and its duration.
+# Usage: tests/run-all-stages.sh [stage...]   (stages: testbed lint sanity unit integration molecule)
+#
+# Runs as root: the testbed stage turns this machine into a one-node Slurm cluster, then the
+# suite is run from a staged copy under /var/tmp/ulhpc-ci/ansible_collections/ulhpc/workspace:
+# ansible-test needs that path shape, and the unprivileged test user must be able to read the
+# checkout and its venv wherever the checkout itself lives (e.g. under a 0700 home).
+set -uo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+ALL_STAGES=(testbed lint sanity unit integration molecule)
+STAGES=("$@")
+[ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
+TEST_USER=${WS_TEST_USER:-wsuser}
+CI_ROOT=${WS_CI_ROOT:-/var/tmp/ulhpc-ci}
+STAGE_DIR=$CI_ROOT/ansible_collections/ulhpc/workspace
+CI_VENV=$CI_ROOT/venv
+
+if [ "$(id -u)" != 0 ]; then
+  echo "error: make test must run as root (it installs and starts the test cluster); use sudo." >&2
+  exit 2
+fi
+
+# Stage the checkout: tracked files plus untracked, not-ignored ones (work in progress).
+stage_checkout() {
+  rm -rf "$STAGE_DIR"
+  mkdir -p "$STAGE_DIR"
+  chmod 0755 "$CI_ROOT" "$CI_ROOT/ansible_collections" "$CI_ROOT/ansible_collections/ulhpc"
+  (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$STAGE_DIR"
+  cp -a "$SRC/.git" "$STAGE_DIR/.git" 2>/dev/null || true
+  chmod -R a+rX "$STAGE_DIR"
+  if [ ! -x "$CI_VENV/bin/ansible-playbook" ] || ! cmp -s "$SRC/requirements/dev.txt" "$CI_VENV/requirements.txt"; then
+    make -C "$STAGE_DIR" --no-print-directory setup VENV="$CI_VENV" || return 1
+    cp "$SRC/requirements/dev.txt" "$CI_VENV/requirements.txt"
+  fi
+  chmod -R a+rX "$CI_VENV"
+}
+
+declare -A RESULT DURATION
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+OUT=$STAGE_DIR/tests/output
+
+# Adds the pass/fail counts of a JUnit XML file to the totals.
+count_junit() {
+  local counts
+  counts=$("$CI_VENV/bin/python" - "$1" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+sk = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - sk, f)
+PY
+) || return 0
+  TOTAL_PASSED=$((TOTAL_PASSED + ${counts% *}))
+  TOTAL_FAILED=$((TOTAL_FAILED + ${counts#* }))
+}
+
+as_test_user() {
+  runuser -u "$TEST_USER" -- env -i HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)" \
+    USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
+    PATH="$CI_VENV/bin:/usr/local/bin:/usr/bin:/bin" "$@"
+}
+
+# pytest exits 5 when it collected nothing: an empty suite is reported, not failed.
+pytest_stage() {
+  local name=$1; shift
+  "$CI_VENV/bin/pytest" -p no:cacheprovider --junitxml="$OUT/junit-$name.xml" -ra "$@"
+  local rc=$?
+  [ -f "$OUT/junit-$name.xml" ] && count_junit "$OUT/junit-$name.xml"
+  if [ $rc = 5 ]; then echo "($name: no tests collected)"; return 0; fi
+  return $rc
+}
+
+stage_testbed() {
+  "$CI_VENV/bin/ansible-playbook" -i inventory/testbed --limit testbed_nodes playbooks/testbed.yml
+}
+
+stage_lint() {
+  "$CI_VENV/bin/ansible-lint" --profile production --strict
+}
+
+stage_sanity() {
+  tests/sanity/prepare-offline.sh "$CI_VENV" || return 1
+  (PATH="$CI_VENV/bin:$PATH" "$CI_VENV/bin/ansible-test" sanity --venv --python 3.11 --color no)
+}
+
+stage_unit() {
+  pytest_stage unit tests/unit
+}
+
+stage_integration() {
+  pytest_stage integration tests/integration -v --durations=15
+}
+
+stage_molecule() {
+  local scenario rc=0 failed=0 passed=0
+  for scenario in molecule/*/; do
+    scenario=$(basename "$scenario")
+    [ -f "molecule/$scenario/molecule.yml" ] || continue
+    echo "--- molecule test -s $scenario (as $TEST_USER)"
+    if as_test_user bash -c "cd '$STAGE_DIR' && molecule test -s '$scenario'"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1)); rc=1
+    fi
+  done
+  echo "molecule: $passed scenarios passed, $failed failed"
+  TOTAL_PASSED=$((TOTAL_PASSED + passed))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  return $rc
+}
+
+stage_checkout || { echo "error: could not stage the checkout into $STAGE_DIR" >&2; exit 1; }
+cd "$STAGE_DIR"
+mkdir -p "$OUT"
+export ANSIBLE_CONFIG=$STAGE_DIR/ansible.cfg
+
+overall=0
+for stage in "${STAGES[@]}"; do
+  case " ${ALL_STAGES[*]} " in *" $stage "*) ;; *) echo "error: unknown stage '$stage' (${ALL_STAGES[*]})" >&2; exit 2;; esac
+  echo "=== stage $stage"
+  start=$(date +%s)
+  if "stage_$stage"; then RESULT[$stage]=passed; else RESULT[$stage]=FAILED; overall=1; fi
+  DURATION[$stage]=$(( $(date +%s) - start ))
+  echo "=== stage $stage: ${RESULT[$stage]} in ${DURATION[$stage]} s"
+  case $stage in lint|sanity|testbed)
+    if [ "${RESULT[$stage]}" = passed ]; then TOTAL_PASSED=$((TOTAL_PASSED + 1)); else TOTAL_FAILED=$((TOTAL_FAILED + 1)); fi;;
+  esac
+done
+
+echo
+echo "Summary (staged at $STAGE_DIR):"
+for stage in "${STAGES[@]}"; do
+  printf '  %-12s %-7s %5s s\n' "$stage" "${RESULT[$stage]}" "${DURATION[$stage]}"
+done
+echo "tests: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
+exit $overall
