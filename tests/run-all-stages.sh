@@ -80,7 +80,7 @@ stage_testbed() {
 }
 
 stage_lint() {
-  "$CI_VENV/bin/ansible-lint" --profile production --strict
+  PATH="$CI_VENV/bin:$PATH" "$CI_VENV/bin/ansible-lint" --profile production --strict
 }
 
 stage_sanity() {
