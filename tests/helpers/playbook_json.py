@@ -49,12 +49,13 @@ def main():
             if event.get("event") == "playbook_on_stats":
                 custom_stats = event.get("event_data", {}).get("artifact_data", {}) or {}
         stdout = result.stdout.read()
-    summary = {
-        "rc": result.rc,
-        "status": result.status,
-        "stats": result.stats or {},
-        "custom_stats": custom_stats,
-    }
+        # Read while the artifacts still exist: result.stats reads them lazily.
+        summary = {
+            "rc": result.rc,
+            "status": result.status,
+            "stats": result.stats or {},
+            "custom_stats": custom_stats,
+        }
     sys.stdout.write(stdout)
     sys.stdout.write("\n" + json.dumps(summary) + "\n")
 

@@ -1,0 +1,244 @@
+"""local_service with real processes in a temporary directory."""
+import json
+import os
+import signal
+import stat
+import time
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _local
+from ansible_collections.ulhpc.workspace.plugins.modules import local_service
+
+
+class Exit(Exception):
+    def __init__(self, result):
+        super(Exit, self).__init__(result.get("msg", ""))
+        self.result = result
+
+
+@pytest.fixture
+def svc(monkeypatch, tmp_path):
+    """svc(state=..., content=..., check=False, **params) -> result; stops what it started."""
+    def exit_json(self, **kwargs):
+        raise Exit(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs["failed"] = True
+        raise Exit(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    base = dict(name="web", pid_file=str(tmp_path / "web.pid"), log_file=str(tmp_path / "web.log"),
+                ready_file=str(tmp_path / "web.json"), timeout=10, stop_timeout=5)
+
+    def call(check=False, **params):
+        args = dict(base)
+        args.update(params)
+        if check:
+            args["_ansible_check_mode"] = True
+        with patch_module_args(args):
+            with pytest.raises(Exit) as info:
+                local_service.main()
+        json.dumps(info.value.result)
+        return info.value.result
+
+    yield call
+    data = _local.read_pid_file(base["pid_file"])
+    if data and data.get("pid"):
+        try:
+            os.killpg(data["pid"], signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def ready_script(tmp_path, tag="v1", extra=""):
+    """A service that forks a child, then writes its ready file and waits."""
+    return (
+        "sleep 300 &\n"
+        "%s\n"
+        "printf '{\"tag\": \"%s\", \"pid\": %%d, \"foo\": \"%%s\"}' $$ \"${FOO:-}\" > %s.tmp\n"
+        "mv %s.tmp %s\n"
+        "wait\n" % (extra, tag, tmp_path / "web.json", tmp_path / "web.json", tmp_path / "web.json"))
+
+
+def alive(pid):
+    return _local.pid_alive(pid)
+
+
+def wait_gone(pid, seconds=5):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if not _local.group_members(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_start_is_detached_ready_and_idempotent(svc, tmp_path):
+    first = svc(content=ready_script(tmp_path), environment={"FOO": "bar baz"})
+    assert first["changed"] and first["action"] == "started" and first["state"] == "running"
+    pid = first["pid"]
+    assert first["ready"] == {"tag": "v1", "pid": pid, "foo": "bar baz"}
+    assert os.getsid(pid) == pid  # own session and process group
+    data = json.loads((tmp_path / "web.pid").read_text())
+    assert data["pid"] == pid and len(data["hash"]) == 64
+    assert stat.S_IMODE(os.stat(str(tmp_path / "web.pid")).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(str(tmp_path / "web.sh")).st_mode) == 0o700
+    # the environment is exported, never on the command line
+    with open("/proc/%d/cmdline" % pid, "rb") as handle:
+        assert b"bar baz" not in handle.read()
+    again = svc(content=ready_script(tmp_path), environment={"FOO": "bar baz"})
+    assert not again["changed"] and again["pid"] == pid and again["ready"]["tag"] == "v1"
+
+
+def test_changed_content_restarts(svc, tmp_path):
+    old = svc(content=ready_script(tmp_path, "v1"))["pid"]
+    new = svc(content=ready_script(tmp_path, "v2"))
+    assert new["changed"] and new["action"] == "restarted" and new["pid"] != old
+    assert new["ready"]["tag"] == "v2"
+    assert wait_gone(old)
+
+
+def test_changed_environment_restarts(svc, tmp_path):
+    old = svc(content=ready_script(tmp_path), environment={"FOO": "1"})["pid"]
+    new = svc(content=ready_script(tmp_path), environment={"FOO": "2"})
+    assert new["changed"] and new["pid"] != old and new["ready"]["foo"] == "2"
+
+
+def test_check_mode_starts_nothing(svc, tmp_path):
+    result = svc(content=ready_script(tmp_path), check=True)
+    assert result["changed"] and result["action"] == "started" and result["state"] == "absent"
+    assert not (tmp_path / "web.pid").exists() and not (tmp_path / "web.sh").exists()
+
+
+def test_check_mode_keeps_a_running_service(svc, tmp_path):
+    pid = svc(content=ready_script(tmp_path, "v1"))["pid"]
+    result = svc(content=ready_script(tmp_path, "v2"), check=True)
+    assert result["changed"] and result["action"] == "restarted" and result["pid"] == pid
+    assert alive(pid) and json.loads((tmp_path / "web.json").read_text())["tag"] == "v1"
+    stop = svc(state="stopped", check=True)
+    assert stop["changed"] and stop["action"] == "stopped" and alive(pid)
+
+
+def test_status_running_dead_absent(svc, tmp_path):
+    assert svc(state="status")["state"] == "absent"
+    pid = svc(content=ready_script(tmp_path))["pid"]
+    running = svc(state="status")
+    assert (running["state"], running["pid"], running["changed"]) == ("running", pid, False)
+    assert running["ready"]["tag"] == "v1"
+    os.killpg(pid, signal.SIGKILL)
+    assert wait_gone(pid)
+    dead = svc(state="status")
+    assert dead["state"] == "dead" and not dead["changed"] and (tmp_path / "web.pid").exists()
+    assert "log_tail" in dead
+
+
+def test_stop_terminates_the_whole_group(svc, tmp_path):
+    pid = svc(content=ready_script(tmp_path))["pid"]
+    children = [p for p in _local.group_members(pid) if p != pid]
+    assert children, "the test service should have a child"
+    result = svc(state="stopped")
+    assert result["changed"] and result["action"] == "stopped" and result["state"] == "absent"
+    assert not _local.group_members(pid)
+    assert not (tmp_path / "web.pid").exists() and not (tmp_path / "web.json").exists()
+    again = svc(state="stopped")
+    assert not again["changed"] and again["action"] == "none"
+
+
+def test_stop_kills_a_service_ignoring_term(svc, tmp_path):
+    script = "trap '' TERM\n" + ready_script(tmp_path)
+    pid = svc(content=script)["pid"]
+    started = time.time()
+    result = svc(state="stopped", stop_timeout=1)
+    assert result["changed"] and not _local.group_members(pid)
+    assert time.time() - started < 8
+
+
+def test_stopping_a_dead_service_cleans_its_pid_file(svc, tmp_path):
+    pid = svc(content=ready_script(tmp_path))["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    assert wait_gone(pid)
+    result = svc(state="stopped")
+    assert result["changed"] and result["action"] == "cleaned" and not (tmp_path / "web.pid").exists()
+
+
+def test_restarted_always_restarts(svc, tmp_path):
+    old = svc(content=ready_script(tmp_path))["pid"]
+    new = svc(content=ready_script(tmp_path), state="restarted")
+    assert new["changed"] and new["pid"] != old and new["ready"]["pid"] == new["pid"]
+
+
+def test_service_that_dies_reports_exit_code_and_log(svc, tmp_path):
+    result = svc(content="echo 'redis-server: command not found' >&2\nexit 3\n")
+    assert result["failed"] and result["state"] == "dead" and result["exit_code"] == 3
+    assert "redis-server: command not found" in result["log_tail"]
+    assert "exited before writing its ready file" in result["msg"]
+
+
+def test_timeout_leaves_it_running_and_says_so(svc, tmp_path):
+    result = svc(content="echo starting\nsleep 300 &\nwait\n", timeout=1)
+    assert result["failed"] and result["state"] == "running" and "left running" in result["msg"]
+    assert result["log_tail"] == ["starting"]
+    assert alive(result["pid"])
+    assert svc(state="stopped")["changed"]
+
+
+def test_stale_ready_file_is_removed_before_start(svc, tmp_path):
+    (tmp_path / "web.json").write_text('{"tag": "stale"}')
+    result = svc(content="sleep 0.3\n" + ready_script(tmp_path, "fresh"))
+    assert result["ready"]["tag"] == "fresh"
+
+
+def test_reused_pid_is_not_mistaken_for_the_service(svc, tmp_path):
+    # our own pid, but another start time: a pid reused by an unrelated process
+    (tmp_path / "web.pid").write_text(json.dumps({"pid": os.getpid(), "start_time": 1, "hash": "x"}))
+    assert svc(state="status")["state"] == "dead"
+
+
+def test_foreign_pid_file_is_refused(svc, tmp_path):
+    (tmp_path / "web.pid").write_text("not a pid")
+    result = svc(state="status")
+    assert result["failed"] and "is not a pid file" in result["msg"]
+
+
+def test_missing_content_and_negative_timeout_are_refused(svc, tmp_path):
+    assert svc()["failed"]
+    result = svc(content="true\n", timeout=-1)
+    assert result["failed"] and "timeout" in result["msg"]
+    assert not (tmp_path / "web.pid").exists()
+
+
+def test_proc_stat_parsing_survives_odd_command_names(tmp_path):
+    proc = tmp_path / "proc"
+    (proc / "42").mkdir(parents=True)
+    fields = ["S", "1", "42", "42"] + ["0"] * 15 + ["777"] + ["0"] * 30
+    (proc / "42" / "stat").write_text("42 (a) b (c) " + " ".join(fields))
+    assert _local.read_proc_stat(42, str(proc)) == ("S", 42, 777)
+    assert _local.pid_alive(42, 777, str(proc)) and not _local.pid_alive(42, 778, str(proc))
+    (proc / "42" / "stat").write_text("42 (z) " + " ".join(["Z"] + fields[1:]))
+    assert not _local.pid_alive(42, None, str(proc))
+    assert _local.group_members(42, str(proc)) == []
+    assert _local.read_proc_stat(43, str(proc)) is None
+
+
+def test_content_hash_covers_script_environment_and_directory():
+    base = _local.content_hash("echo", {"A": "1"}, "/tmp")
+    assert base == _local.content_hash("echo", {"A": "1"}, "/tmp")
+    assert len({base, _local.content_hash("echo ", {"A": "1"}, "/tmp"),
+                _local.content_hash("echo", {"A": "2"}, "/tmp"), _local.content_hash("echo", {"A": "1"}, "/")}) == 4
+
+
+def test_pid_file_formats(tmp_path):
+    path = tmp_path / "x.pid"
+    assert _local.read_pid_file(str(path)) == {}
+    path.write_text("123\n")
+    assert _local.read_pid_file(str(path)) == {"pid": 123}
+    path.write_text('{"pid": "nope"}')
+    assert _local.read_pid_file(str(path)) is None
+    _local.write_private_file(str(path), '{"pid": 5}')
+    assert _local.read_pid_file(str(path)) == {"pid": 5}
+    assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
+    assert _local.tail(str(tmp_path / "missing")) == []

@@ -1,0 +1,106 @@
+"""secret: generate once, 0600 in 0700, never regenerate, honest check mode."""
+import os
+import stat
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ulhpc.workspace.plugins.modules import secret
+
+
+class Exit(Exception):
+    def __init__(self, result):
+        super(Exit, self).__init__(result.get("msg", ""))
+        self.result = result
+
+
+@pytest.fixture
+def run(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise Exit(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs["failed"] = True
+        raise Exit(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def call(args, check=False):
+        full = dict(args)
+        if check:
+            full["_ansible_check_mode"] = True
+        with patch_module_args(full):
+            with pytest.raises(Exit) as info:
+                secret.main()
+        return info.value.result
+
+    return call
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(str(path)).st_mode)
+
+
+def test_creates_a_private_hex_secret_once(run, tmp_path):
+    path = tmp_path / "secrets" / "redis.password"
+    first = run({"path": str(path)})
+    assert first["changed"] and first["created"] and not first.get("failed")
+    assert len(first["value"]) == 64 and int(first["value"], 16) >= 0
+    assert path.read_text() == first["value"]
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700
+    second = run({"path": str(path)})
+    assert not second["changed"] and not second["created"]
+    assert second["value"] == first["value"]
+
+
+def test_urlsafe_format_and_entropy(run, tmp_path):
+    result = run({"path": str(tmp_path / "t"), "format": "urlsafe", "bytes": 24})
+    assert len(result["value"]) == 32 and "=" not in result["value"]
+    assert set(result["value"]) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    other = run({"path": str(tmp_path / "u"), "format": "urlsafe", "bytes": 24})
+    assert other["value"] != result["value"]
+
+
+def test_too_few_bytes_is_refused_before_writing(run, tmp_path):
+    result = run({"path": str(tmp_path / "s"), "bytes": 15})
+    assert result["failed"] and "at least 16" in result["msg"]
+    assert not (tmp_path / "s").exists()
+
+
+def test_check_mode_writes_nothing(run, tmp_path):
+    path = tmp_path / "secrets" / "s"
+    result = run({"path": str(path)}, check=True)
+    assert result["changed"] and result["created"] and result["value"] == ""
+    assert not path.parent.exists()
+
+
+def test_existing_secret_keeps_its_value_and_gets_private_modes(run, tmp_path):
+    parent = tmp_path / "secrets"
+    parent.mkdir(mode=0o755)
+    os.chmod(str(parent), 0o755)
+    path = parent / "s"
+    path.write_text("given-by-the-user\n")
+    os.chmod(str(path), 0o644)
+    checked = run({"path": str(path)}, check=True)
+    assert checked["changed"] and not checked["created"]
+    assert sorted(checked["fixed_modes"]) == sorted([str(parent), str(path)])
+    assert mode(path) == 0o644  # check mode changed nothing
+    result = run({"path": str(path)})
+    assert result["changed"] and result["value"] == "given-by-the-user"
+    assert mode(path) == 0o600 and mode(parent) == 0o700
+    assert path.read_text() == "given-by-the-user\n"
+    assert not run({"path": str(path)})["changed"]
+
+
+def test_empty_file_is_regenerated(run, tmp_path):
+    path = tmp_path / "s"
+    path.write_text("")
+    result = run({"path": str(path)})
+    assert result["created"] and len(result["value"]) == 64 and path.read_text() == result["value"]
+
+
+def test_directory_path_is_refused(run, tmp_path):
+    result = run({"path": str(tmp_path)})
+    assert result["failed"] and "is a directory" in result["msg"]
