@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ulhpc.workspace developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: slurm_job_info
+short_description: List Slurm jobs by id, name, user or state
+version_added: 0.1.0
+description:
+  - Read-only query of Slurm jobs with one C(squeue) call (C(--json) where the installed
+    Slurm has it), plus one C(sacct) or C(scontrol show job) lookup per requested O(job_id)
+    that squeue no longer lists.
+  - Array tasks are merged into one entry per array job, with the tasks under C(tasks).
+author:
+  - ULHPC workspace developers (@ULHPC)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The module only reads.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+options:
+  job_id:
+    description: Only these job ids (array job ids for arrays).
+    type: list
+    elements: str
+  name:
+    description: Only jobs with this name.
+    type: str
+  user:
+    description:
+      - Only jobs of this user. Defaults to the calling user.
+      - Set O(all_users=true) instead to see the jobs of every user the scheduler shows you.
+    type: str
+  all_users:
+    description: List the jobs of every user (O(user) must not be set).
+    type: bool
+    default: false
+  state:
+    description:
+      - Only jobs in these states (C(PENDING), C(RUNNING), C(COMPLETED), ...; compact codes such
+        as C(PD) or C(R) too), or the words C(active) (pending, running, completing...) and C(finished).
+    type: list
+    elements: str
+seealso:
+  - module: ulhpc.workspace.slurm_job
+"""
+
+EXAMPLES = r"""
+- name: Find the Redis job of the workspace
+  ulhpc.workspace.slurm_job_info:
+    name: ws-default-redis
+    state: [active]
+  register: redis_jobs
+
+- name: Look up jobs by id (finished ones too, through sacct or scontrol)
+  ulhpc.workspace.slurm_job_info:
+    job_id: ["1234", "1240"]
+"""
+
+RETURN = r"""
+jobs:
+  description: The jobs, newest first, with the keys that M(ulhpc.workspace.slurm_job) returns.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - job_id: "1234"
+      name: ws-default-redis
+      user: alice
+      state: RUNNING
+      reason: null
+      nodes: [node01]
+      exit_code: null
+      signal: null
+      stdout_path: /home/alice/.ulhpc/workspaces/default/logs/redis.log
+      stderr_path: /home/alice/.ulhpc/workspaces/default/logs/redis.log
+      submit_time: "2026-11-24T10:00:00"
+      start_time: "2026-11-24T10:00:01"
+      end_time: "2026-11-24T12:00:01"
+      time_limit: "02:00:00"
+      elapsed: 120
+      time_left: 7080
+      comment: "ulhpc:sha256:0123456789abcdef"
+      partition: batch
+      work_dir: /home/alice
+      array_job_id: null
+      array_task_id: null
+queries:
+  description: Number of scheduler commands run.
+  returned: always
+  type: int
+  sample: 1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
+from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import (
+    SlurmClient, SlurmCommandError, SlurmUnreachable)
+
+
+class SlurmJobInfo(object):
+    def __init__(self, module, client=None):
+        self.module = module
+        self.p = module.params
+        self.client = client or SlurmClient(module)
+
+    def states(self):
+        wanted = set()
+        for item in self.p["state"] or []:
+            word = item.strip()
+            if word.lower() == "active":
+                wanted |= slurm.ACTIVE_STATES
+            elif word.lower() == "finished":
+                wanted |= slurm.FINISHED_STATES
+            else:
+                wanted.add(slurm.normalize_state(word))
+        return wanted
+
+    def run(self):
+        p = self.p
+        user = None if p["all_users"] else (p["user"] or self.client.user)
+        ids = [str(i).partition("_")[0] for i in (p["job_id"] or [])]
+        if ids:
+            found = self.client.query(ids, user=user)
+            jobs = [found[i] for i in ids if found[i]["state"] != "UNKNOWN" or found[i].get("name")]
+        else:
+            jobs = slurm.group_jobs(self.client.squeue(user=user, name=p["name"]))
+        wanted = self.states()
+        result = []
+        for job in jobs:
+            if p["name"] and job.get("name") != p["name"]:
+                continue
+            if user and ids and job.get("user") not in (None, user):
+                continue
+            if wanted and job["state"] not in wanted:
+                continue
+            public = slurm.public_job(job)
+            for key in ("comment", "partition", "work_dir", "array_job_id", "array_task_id", "user"):
+                public[key] = job.get(key)
+            result.append(public)
+        result.sort(key=lambda j: int(j["job_id"]) if str(j["job_id"]).isdigit() else 0, reverse=True)
+        return {"changed": False, "jobs": result, "queries": self.client.queries}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            job_id=dict(type="list", elements="str"),
+            name=dict(type="str"),
+            user=dict(type="str"),
+            all_users=dict(type="bool", default=False),
+            state=dict(type="list", elements="str"),
+        ),
+        mutually_exclusive=[("user", "all_users")],
+        supports_check_mode=True,
+    )
+    if module.params["name"] is not None and not slurm.JOB_NAME_RE.match(module.params["name"]):
+        module.fail_json(msg="invalid job name %r: use only letters, digits, '_', '.' and '-'"
+                         % module.params["name"])
+    for job_id in module.params["job_id"] or []:
+        if not str(job_id).partition("_")[0].isdigit():
+            module.fail_json(msg="invalid job id %r: expected digits (or an array id such as 123_4)"
+                             % job_id)
+    info = SlurmJobInfo(module)
+    try:
+        module.exit_json(**info.run())
+    except SlurmUnreachable as exc:
+        module.fail_json(msg="scheduler unreachable: %s" % exc, queries=info.client.queries)
+    except SlurmCommandError as exc:
+        module.fail_json(msg="%s failed: %s" % (exc.argv[0], exc), queries=info.client.queries)
+
+
+if __name__ == "__main__":
+    main()

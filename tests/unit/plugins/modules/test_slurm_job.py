@@ -1,0 +1,439 @@
+"""slurm_job with a mocked run_command: exact argv, decisions, messages."""
+import json
+import os
+
+import pytest
+
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
+from ansible_collections.ulhpc.workspace.plugins.modules import slurm_job
+
+import slurm_harness
+from slurm_harness import squeue_json
+
+SQ = "/usr/bin/squeue"
+SB = "/usr/bin/sbatch"
+SC = "/usr/bin/scancel"
+SCTL = "/usr/bin/scontrol"
+SCRIPT = "#!/bin/bash\necho hello\n"
+VERSION = {"argv": [SQ, "--version"], "out": "slurm-wlm 22.05.8\n"}
+QUERY = [SQ, "--json"]
+DOWN = json.dumps({"errors": [{"description": "Failed while looking for jobs", "error_number": -1,
+                               "error": "Unspecified error", "source": "slurm_load_jobs"}], "jobs": []})
+
+
+@pytest.fixture(name="clock")
+def fixture_clock(monkeypatch):
+    return slurm_harness.install_clock(monkeypatch)
+
+
+@pytest.fixture(name="run_module")
+def fixture_run_module(monkeypatch, tmp_path, clock):
+    return slurm_harness.make_runner(monkeypatch, tmp_path, clock)
+
+
+def fp_of(home, script=SCRIPT, **options):
+    opts = dict((key, None) for key in slurm_job.FINGERPRINT_KEYS)
+    opts.update(exclusive=False, chdir=str(home), environment={}, extra_args=[])
+    opts.update(options)
+    return slurm.fingerprint(script.encode(), opts)
+
+
+def sbatch(home, fp, *extra, **kwargs):
+    argv = [SB, "--parsable", "--job-name=" + kwargs.pop("name", "svc"), "--comment=" + fp,
+            "--chdir=" + str(home), "--export=ALL"] + list(extra)
+    step = {"argv": argv, "out": kwargs.pop("out", "101\n")}
+    step.update(kwargs)
+    return step
+
+
+def test_submit_new_job_with_content_on_stdin(run_module, tmp_path):
+    fp = fp_of(tmp_path, time="01:00:00", cpus_per_task=2, mem="1G", environment={"A": "1"})
+    result, runner = run_module(slurm_job, {
+        "name": "svc", "content": SCRIPT, "time": "01:00:00", "cpus_per_task": 2, "mem": "1G",
+        "environment": {"A": "1"}}, [
+        VERSION,
+        {"argv": QUERY, "out": squeue_json()},
+        sbatch(tmp_path, fp, "--time=01:00:00", "--cpus-per-task=2", "--mem=1G",
+               data=SCRIPT.encode(), env={"A": "1"}),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "reason": "Priority"})},
+    ])
+    assert result["changed"] and result["submitted"] and not result["failed"] if "failed" in result else True
+    assert (result["job_id"], result["state"], result["reason"]) == ("101", "PENDING", "Priority")
+    assert result["fingerprint"] == fp and result["queries"] == 3
+    assert result["stdout_path"] == str(tmp_path / "slurm-101.out")
+    # the environment goes through sbatch's environment, never its argv
+    assert not any("A=1" in arg for arg in runner.calls[2][0])
+
+
+def test_submit_script_path_and_every_option(run_module, tmp_path):
+    script = tmp_path / "job.sh"
+    script.write_text(SCRIPT)
+    opts = dict(partition="batch", account="acc", qos="normal", time="1-00:00", nodes="1-2", ntasks=4,
+                cpus_per_task=2, mem="4G", gres="gpu:1", constraint="skylake", output="o-%j.log",
+                error="e-%j.log", signal="B:TERM@60", dependency="afterok:7", array="1-3%2",
+                comment="lab x", exclusive=True, extra_args=["--begin=now+1hour"])
+    fp = fp_of(tmp_path, **opts)
+    args = dict(opts, name="svc", script=str(script))
+    _result, runner = run_module(slurm_job, args, [
+        VERSION,
+        {"argv": QUERY, "out": squeue_json()},
+        {"argv": [SB, "--parsable", "--job-name=svc", "--comment=%s lab x" % fp, "--chdir=" + str(tmp_path),
+                  "--export=ALL", "--partition=batch", "--account=acc", "--qos=normal", "--time=1-00:00",
+                  "--nodes=1-2", "--ntasks=4", "--cpus-per-task=2", "--mem=4G", "--gres=gpu:1",
+                  "--constraint=skylake", "--output=o-%j.log", "--error=e-%j.log", "--signal=B:TERM@60",
+                  "--dependency=afterok:7", "--array=1-3%2", "--exclusive", "--begin=now+1hour", str(script)],
+         "out": "102;cluster\n"},
+        {"argv": QUERY, "out": squeue_json({"id": 102, "array_job_id": 102, "array_task_string": "1-3%2",
+                                            "name": "svc", "comment": fp + " lab x"})},
+    ])
+    assert "data" not in runner.calls[2][1]
+
+
+def test_same_fingerprint_is_not_resubmitted(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT}, [
+        VERSION,
+        {"argv": QUERY, "out": squeue_json(
+            {"id": 90, "name": "svc", "state": "COMPLETED", "comment": fp},
+            {"id": 95, "name": "svc", "state": "RUNNING", "nodes": "n[1-2]", "comment": fp, "start": 1795511340},
+            {"id": 96, "name": "svc", "state": "RUNNING", "user": "bob", "comment": "other"},
+            {"id": 97, "name": "other", "state": "RUNNING"})},
+    ])
+    assert not result["changed"] and not result["submitted"]
+    assert (result["job_id"], result["state"], result["nodes"]) == ("95", "RUNNING", ["n1", "n2"])
+    assert result["queries"] == 1
+
+
+def test_different_script_fails_without_replace(run_module, tmp_path):
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT}, [
+        VERSION,
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING",
+                                            "comment": "ulhpc:sha256:0000000000000000"})},
+    ])
+    assert result["failed"] and not result["changed"]
+    assert "an active job named svc runs a different script" in result["msg"]
+    assert "95 (RUNNING, fingerprint ulhpc:sha256:0000000000000000)" in result["msg"]
+    assert "replace: true" in result["msg"]
+
+
+def test_replace_cancels_then_submits(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "replace": True}, [
+        VERSION,
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING", "comment": "x"})},
+        {"argv": [SC, "95"]},
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "CANCELLED", "exit_code": 15})},
+        sbatch(tmp_path, fp, data=SCRIPT.encode()),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp})},
+    ])
+    assert result["changed"] and result["submitted"] and result["cancelled"] == ["95"]
+    assert result["job_id"] == "101"
+
+
+def test_check_mode_submits_nothing(run_module, tmp_path):
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}], check=True, diff=True)
+    assert result["changed"] and not result["submitted"] and result["job_id"] is None
+    assert result["diff"]["after"] == SCRIPT and result["diff"]["before"] == ""
+
+
+def test_check_mode_existing_job_unchanged(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "PENDING", "comment": fp})}],
+        check=True, diff=True)
+    assert not result["changed"] and result["job_id"] == "95" and "diff" not in result
+
+
+def test_check_mode_replace_shows_old_script(run_module, tmp_path):
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "replace": True}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING", "comment": "x"})},
+        {"argv": [SCTL, "write", "batch_script", "95", "-"], "out": "#!/bin/bash\necho old\n"}],
+        check=True, diff=True)
+    assert result["changed"] and result["cancelled"] == ["95"] and not result["submitted"]
+    assert result["diff"]["before"] == "#!/bin/bash\necho old\n" and result["diff"]["after"] == SCRIPT
+
+
+def test_completed_failure_reports_state_code_reason_and_tail(run_module, tmp_path, clock):
+    fp = fp_of(tmp_path)
+    (tmp_path / "slurm-101.out").write_text("".join("line %d\n" % i for i in range(30)) + "boom\n")
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()},
+        sbatch(tmp_path, fp),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "RUNNING"})},
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "FAILED",
+                                            "exit_code": 3 << 8, "reason": "NonZeroExitCode"})},
+    ])
+    assert result["failed"] and result["state"] == "FAILED" and result["exit_code"] == 3
+    assert "job svc (101) is FAILED with exit code 3, reason: NonZeroExitCode" in result["msg"]
+    assert result["stdout_tail"][-1] == "boom" and len(result["stdout_tail"]) == 20
+    assert "boom" in result["msg"]
+    assert clock.sleeps[0] == pytest.approx(0.2)
+
+
+def test_completed_failure_allowed(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed",
+                                             "allow_failure": True}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "TIMEOUT",
+                                            "exit_code": 0, "reason": "TimeLimit"})},
+    ])
+    assert not result.get("failed") and result["state"] == "TIMEOUT" and result["changed"]
+
+
+def test_pending_past_timeout_reports_reason(run_module, tmp_path, clock):
+    fp = fp_of(tmp_path)
+    pending = {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "reason": "Resources"}),
+               "sticky": True}
+    steps = [VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp), pending]
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running", "timeout": 3,
+                                             "poll_interval": 1}, steps)
+    assert result["failed"] and result["state"] == "PENDING" and result["reason"] == "Resources"
+    assert "is PENDING, reason: Resources" in result["msg"] and "3 s" in result["msg"]
+
+
+def test_running_waits_for_ready_file(run_module, tmp_path, clock):
+    fp = fp_of(tmp_path)
+    ready = tmp_path / "svc.json"
+    ready.write_text('{"job_id": "1"}')  # stale: removed before submitting
+
+    def appear(clk):
+        if clk.now >= 1001.0 and not ready.exists():
+            ready.write_text(json.dumps({"job_id": "101", "port": 64101}))
+
+    clock.on_sleep = appear
+    running = {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "RUNNING",
+                                                  "nodes": "vm", "start": 1795511337})}
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running",
+                                             "ready_file": str(ready)},
+                                 [VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp)]
+                                 + [dict(running, sticky=True)])
+    assert result["ready"] == {"job_id": "101", "port": 64101}
+    assert result["state"] == "RUNNING" and result["nodes"] == ["vm"] and result["changed"]
+    assert max(clock.sleeps) <= 0.05 + 1e-9  # the file is checked between queries
+
+
+def test_ready_file_raw_text(run_module, tmp_path, clock):
+    fp = fp_of(tmp_path)
+    ready = tmp_path / "ready.txt"
+    clock.on_sleep = lambda clk: ready.write_text("not json\n")
+    running = {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "RUNNING"})}
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running",
+                                             "ready_file": str(ready)},
+                                 [VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp), dict(running, sticky=True)])
+    assert result["ready"] == "not json\n"
+
+
+def test_job_ending_before_ready_fails(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    (tmp_path / "slurm-101.out").write_text("address in use\n")
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running",
+                                             "ready_file": str(tmp_path / "r.json")}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "FAILED",
+                                            "exit_code": 256})}])
+    assert result["failed"] and "ended before writing" in result["msg"] and result["exit_code"] == 1
+    assert result["stdout_tail"] == ["address in use"]
+
+
+def test_unreachable_scheduler_is_not_a_vanished_job(run_module, tmp_path, clock):
+    fp = fp_of(tmp_path)
+    down = {"argv": QUERY, "out": DOWN, "sticky": True}
+    steps = [VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp), down]
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed", "timeout": 10,
+                                             "poll_interval": 2}, steps)
+    assert result["failed"] and "scheduler unreachable" in result["msg"]
+    assert "Failed while looking for jobs" in result["msg"] and "vanish" not in result["msg"]
+    assert result["job_id"] == "101"
+
+
+def test_scheduler_blip_during_wait_is_survived(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp),
+        {"argv": QUERY, "out": DOWN},
+        {"argv": QUERY, "rc": 1, "err": "slurm_load_jobs error: Socket timed out on send/recv operation"},
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "COMPLETED"})}])
+    assert not result.get("failed") and result["state"] == "COMPLETED" and result["exit_code"] == 0
+    assert result["queries"] == 5
+
+
+def test_purged_job_is_looked_up_with_scontrol(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    scontrol = ("JobId=101 JobName=svc\n   UserId=alice(1) GroupId=alice(1)\n   JobState=TIMEOUT Reason=TimeLimit "
+                "Dependency=(null)\n   ExitCode=0:15\n   RunTime=00:01:00 TimeLimit=00:01:00\n   NodeList=vm\n"
+                "   StdOut=/x/out\n")
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp),
+        {"argv": QUERY, "out": squeue_json()},
+        {"argv": [SCTL, "show", "job", "101"], "out": scontrol}])
+    assert result["failed"] and result["state"] == "TIMEOUT" and result["reason"] == "TimeLimit"
+    assert result["signal"] == 15 and result["stdout_path"] == "/x/out"
+
+
+def test_purged_job_uses_sacct_when_accounting_exists(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    line = "101|101|svc|alice|COMPLETED|0:0|None|vm|2026-11-24T10:00:00|2026-11-24T10:00:01|" \
+           "2026-11-24T10:00:03|UNLIMITED|00:00:02|batch|/home/alice|%s\n" % fp
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp),
+        {"argv": QUERY, "out": squeue_json()},
+        {"argv": ["/usr/bin/sacct", "--allocations", "--parsable2", "--noheader",
+                  "--format=" + slurm.SACCT_FORMAT, "--jobs=101"], "out": line}],
+        bins=("squeue", "sbatch", "scancel", "scontrol", "sacct"))
+    assert not result.get("failed") and result["state"] == "COMPLETED" and result["elapsed"] == 2
+
+
+def test_unknown_job_is_finished_unknown(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp),
+        {"argv": QUERY, "out": squeue_json()},
+        {"argv": ["/usr/bin/sacct", "--allocations", "--parsable2", "--noheader",
+                  "--format=" + slurm.SACCT_FORMAT, "--jobs=101"], "rc": 1,
+         "err": "Slurm accounting storage is disabled\n"},
+        {"argv": [SCTL, "show", "job", "101"], "rc": 1, "err": "slurm_load_jobs error: Invalid job id specified\n"}],
+        bins=("squeue", "sbatch", "scancel", "scontrol", "sacct"))
+    assert result["failed"] and result["state"] == "UNKNOWN"
+    assert "no longer knows" in result["msg"]
+
+
+def test_text_mode_on_old_slurm(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    text_query = [SQ, "--noheader", "--states=all", "--format=" + slurm.SQUEUE_TEXT_FORMAT, "--user=alice"]
+    sep = slurm.SQUEUE_TEXT_SEP
+    line = sep.join(["101", "101", "N/A", "svc", "alice", "RUNNING", "None", "vm", "2026-11-24T09:00:00",
+                     "2026-11-24T09:00:01", "2026-11-24T10:00:01", "1:00:00", "0:05", "batch", "/home/alice", fp])
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running"}, [
+        {"argv": [SQ, "--version"], "out": "slurm 20.11.9\n"},
+        {"argv": text_query + ["--name=svc"], "out": ""},
+        sbatch(tmp_path, fp),
+        {"argv": text_query, "out": line + "\n"}])
+    assert result["state"] == "RUNNING" and result["time_limit"] == "01:00:00" and result["elapsed"] == 5
+    assert result["stdout_path"] == str(tmp_path / "slurm-101.out")
+
+
+def test_sbatch_error_is_reported(run_module, tmp_path):
+    fp = fp_of(tmp_path, partition="nosuch")
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "partition": "nosuch"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()},
+        sbatch(tmp_path, fp, "--partition=nosuch", rc=1, out="",
+               err="sbatch: error: invalid partition specified: nosuch\n"
+                   "sbatch: error: Batch job submission failed: Invalid partition name specified\n")])
+    assert result["failed"] and not result["submitted"]
+    assert result["msg"] == ("sbatch failed: invalid partition specified: nosuch; Batch job submission failed: "
+                             "Invalid partition name specified")
+
+
+def test_absent_with_signal_then_cancel(run_module, tmp_path):
+    result, _runner = run_module(slurm_job, {"name": "svc", "state": "absent", "cancel_signal": "TERM",
+                                             "cancel_grace": 1}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING"},
+                                                    {"id": 96, "name": "svc", "state": "PENDING"})},
+        {"argv": [SC, "--signal=TERM", "--full", "96", "95"]},
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
+                                           {"id": 96, "name": "svc", "state": "PENDING"})},
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
+                                           {"id": 96, "name": "svc", "state": "PENDING"})},
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
+                                           {"id": 96, "name": "svc", "state": "PENDING"})},
+        {"argv": [SC, "96"]},
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
+                                           {"id": 96, "name": "svc", "state": "CANCELLED"})}])
+    assert result["changed"] and result["cancelled"] == ["96", "95"]
+
+
+def test_absent_nothing_to_do(run_module):
+    result, _runner = run_module(slurm_job, {"name": "svc", "state": "absent"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"})}])
+    assert not result["changed"] and result["cancelled"] == [] and result["job_id"] is None
+
+
+def test_absent_check_mode(run_module):
+    result, _runner = run_module(slurm_job, {"name": "svc", "state": "absent"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING"})}], check=True)
+    assert result["changed"] and result["cancelled"] == ["95"]
+
+
+def test_array_job_completes_when_all_tasks_do(run_module, tmp_path):
+    fp = fp_of(tmp_path, array="1-2")
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "completed", "array": "1-2"}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp, "--array=1-2"),
+        {"argv": QUERY, "out": squeue_json(
+            {"id": 102, "array_job_id": 101, "array_task_id": 1, "name": "svc", "state": "COMPLETED", "comment": fp},
+            {"id": 101, "array_job_id": 101, "array_task_id": 2, "name": "svc", "state": "RUNNING", "comment": fp})},
+        {"argv": QUERY, "out": squeue_json(
+            {"id": 102, "array_job_id": 101, "array_task_id": 1, "name": "svc", "state": "COMPLETED", "comment": fp},
+            {"id": 101, "array_job_id": 101, "array_task_id": 2, "name": "svc", "state": "COMPLETED", "comment": fp})}])
+    assert result["state"] == "COMPLETED" and result["job_id"] == "101"
+    assert [t["job_id"] for t in result["tasks"]] == ["101_1", "101_2"]
+    assert result["tasks"][0]["stdout_path"] == str(tmp_path / "slurm-101_1.out")
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"name": "bad;name", "content": SCRIPT}, "invalid job name 'bad;name'"),
+    ({"name": "a b", "content": SCRIPT}, "invalid job name"),
+    ({"name": "$(reboot)", "content": SCRIPT}, "invalid job name"),
+    ({"name": "svc", "content": SCRIPT, "timeout": -1}, "timeout must be >= 0"),
+    ({"name": "svc", "content": SCRIPT, "time": "1h"}, "time: invalid Slurm time limit '1h'"),
+    ({"name": "svc", "content": SCRIPT, "time": "1:2:3:4"}, "D-HH:MM:SS or UNLIMITED"),
+    ({"name": "svc", "script": "/nonexistent/job.sh"}, "script /nonexistent/job.sh does not exist"),
+    ({"name": "svc", "script": "/etc/hostname", "content": SCRIPT}, "mutually exclusive"),
+    ({"name": "svc"}, "state is present but any of the following are missing: script, content"),
+    ({"name": "svc", "state": "running"}, "state is running but any of the following are missing"),
+    ({"name": "svc", "content": SCRIPT, "state": "started"}, "value of state must be one of"),
+    ({"name": "svc", "content": SCRIPT, "signal": "B:TERM@x"}, "invalid signal"),
+    ({"name": "svc", "content": SCRIPT, "mem": "lots"}, "invalid mem"),
+    ({"name": "svc", "content": SCRIPT, "extra_args": ["--job-name=x"]}, "extra_args must not contain --job-name"),
+    ({"name": "svc", "content": SCRIPT, "environment": {"BAD NAME": "1"}}, "invalid variable name"),
+    ({"name": "svc", "content": ""}, "content is empty"),
+    ({"name": "svc", "content": SCRIPT, "cpus_per_task": 0}, "cpus_per_task must be >= 1"),
+])
+def test_bad_input_fails_before_any_command(run_module, args, message):
+    result, runner = run_module(slurm_job, args, [])
+    assert result["failed"] and message in result["msg"]
+    assert runner.calls == []
+
+
+def test_submit_survives_unreachable_sbatch_without_double_submission(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()},
+        sbatch(tmp_path, fp, rc=1, out="", err="sbatch: error: Batch job submission failed: Socket timed out on "
+                                               "send/recv operation\n"),
+        # it had gone through: adopt it instead of submitting again
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp})},
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp})}])
+    assert result["job_id"] == "101" and result["changed"]
+
+
+def test_environment_and_options_change_the_fingerprint(tmp_path):
+    base = fp_of(tmp_path)
+    assert base != fp_of(tmp_path, time="01:00:00")
+    assert base != fp_of(tmp_path, environment={"A": "1"})
+    assert base != fp_of(tmp_path, script="#!/bin/bash\necho other\n")
+
+
+def test_documentation_lists_every_option():
+    import yaml
+    doc = yaml.safe_load(slurm_job.DOCUMENTATION)
+    ret = yaml.safe_load(slurm_job.RETURN)
+    assert set(doc["options"]) >= set(slurm_job.FINGERPRINT_KEYS)
+    for key in ("job_id", "name", "state", "nodes", "exit_code", "signal", "reason", "stdout_path",
+                "stderr_path", "stdout_tail", "stderr_tail", "submit_time", "start_time", "end_time",
+                "time_limit", "elapsed", "ready", "submitted", "cancelled", "queries"):
+        assert key in ret, key
+    assert os.path.basename(slurm_job.__file__) == "slurm_job.py"
+
+
+def test_check_mode_returns_the_ready_file_of_the_running_job(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    ready = tmp_path / "svc.json"
+    ready.write_text('{"job_id": "95", "url": "http://n1:64095"}')
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running",
+                                             "ready_file": str(ready)}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING", "comment": fp})}],
+        check=True)
+    assert not result["changed"] and result["ready"] == {"job_id": "95", "url": "http://n1:64095"}
+    assert ready.exists()
