@@ -55,7 +55,7 @@ def run_module_direct(args):
         path = handle.name
     try:
         proc = subprocess.run([sys.executable, MODULE, path], capture_output=True, text=True, env=env(),
-                              cwd=REPO)
+                              cwd=REPO, check=False)
         end = time.time()
     finally:
         os.unlink(path)
@@ -65,7 +65,7 @@ def run_module_direct(args):
 def run_module_ansible(args):
     argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-i", os.path.join(REPO, "inventory", "localhost"),
             "-o", "-m", "ulhpc.workspace.slurm_job", "-a", json.dumps(args)]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env(), cwd=REPO)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env(), cwd=REPO, check=False)
     end = time.time()
     line = [x for x in proc.stdout.splitlines() if x.startswith("localhost | ")][-1]
     return json.loads(line.split(" => ", 1)[1]), end
@@ -73,7 +73,7 @@ def run_module_ansible(args):
 
 def cancel(name):
     subprocess.run(["scancel", "--user=" + _slurm_client.current_user(), "--name=" + name],
-                   capture_output=True)
+                   capture_output=True, check=False)
 
 
 def ready_script(ready):
@@ -125,7 +125,7 @@ class _Module(object):
     def run_command(self, argv, environ_update=None, data=None, binary_data=False, cwd=None):
         environ = dict(os.environ)
         environ.update(environ_update or {})
-        proc = subprocess.run(argv, capture_output=True, env=environ, input=data, cwd=cwd)
+        proc = subprocess.run(argv, capture_output=True, env=environ, input=data, cwd=cwd, check=False)
         return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
@@ -165,7 +165,7 @@ def bench_until(workdir, mode, delay, wait, index=0):
                               "bench_retries": retries, "bench_ready_file": ready if mode == "ready" else "",
                               "bench_sbatch_args": extra + ["--time=" + TIME, "--chdir=" + workdir]})]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env(), cwd=REPO)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env(), cwd=REPO, check=False)
         end = time.time()
     finally:
         cancel(name)
@@ -266,10 +266,12 @@ def main():
         print("wrote " + args.markdown)
         return
     workdir = tempfile.mkdtemp(prefix="bench-slurmjob-", dir=os.path.expanduser("~"))
-    summary = {"machine": "%s, %s, %d CPUs, Python %s" % (platform.node(), platform.platform(), os.cpu_count(),
-                                                            platform.python_version()),
+    machine = "%s, %s, %d CPUs, Python %s" % (platform.node(), platform.platform(), os.cpu_count(),
+                                              platform.python_version())
+    slurm_version = subprocess.run(["squeue", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    summary = {"machine": machine,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "slurm": subprocess.run(["squeue", "--version"], capture_output=True, text=True).stdout.strip(),
+               "slurm": slurm_version,
                "user": _slurm_client.current_user(), "wait": args.wait}
 
     direct = bench_ready(args.runs, workdir, "module")
@@ -304,7 +306,7 @@ def main():
     summary["b_client_ten_jobs"] = {"queries": ten_q, "waited_s": round(ten_w, 1),
                                     "per_minute": per_minute(ten_q, ten_w)}
     for key in ("until5", "until1"):
-        attempts, seconds, _ = results[key]
+        attempts, seconds, _unused = results[key]
         summary["c_" + key] = {"squeue_runs": attempts, "seconds": round(seconds, 1),
                                "per_minute": per_minute(attempts or 0, seconds)}
     overheads = []
@@ -319,7 +321,7 @@ def main():
             json.dump(summary, handle, indent=2)
     if args.markdown:
         write_markdown(summary, args.markdown)
-    subprocess.run(["rm", "-rf", workdir])
+    subprocess.run(["rm", "-rf", workdir], check=False)
 
 
 if __name__ == "__main__":
