@@ -1,0 +1,44 @@
+"""Role defaults, argument specs and the README must describe the same variables."""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ROLES_DIR = os.path.join(REPO, "roles")
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def _roles():
+    return sorted(r for r in os.listdir(ROLES_DIR) if os.path.isdir(os.path.join(ROLES_DIR, r)))
+
+
+@pytest.mark.parametrize("role", _roles())
+def test_defaults_equal_argument_specs(role):
+    specs = _load(os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml"))["argument_specs"]
+    options = {}
+    for entry_point in specs.values():
+        options.update(entry_point.get("options", {}))
+    defaults_path = os.path.join(ROLES_DIR, role, "defaults", "main.yml")
+    defaults = _load(defaults_path) if os.path.exists(defaults_path) else {}
+    public = {name for name in defaults if not name.startswith("__")}
+    assert public <= set(options), f"{role}: defaults without argument spec: {sorted(public - set(options))}"
+    for name in public:
+        assert name.startswith(role + "_") or role == "testbed" and name.startswith("testbed_"), \
+            f"{role}: variable {name} lacks the role prefix"
+        spec = options[name]
+        if "default" in spec:
+            assert spec["default"] == defaults[name], f"{role}: {name} default differs: spec {spec['default']!r} vs defaults {defaults[name]!r}"
+        assert spec.get("description"), f"{role}: {name} has no description"
+
+
+def test_readme_role_variables_are_current():
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "docs", "render_role_variables.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
