@@ -81,6 +81,10 @@ stage_testbed() {
 
 stage_lint() {
   PATH="$CI_VENV/bin:$PATH" "$CI_VENV/bin/ansible-lint" --profile production --strict
+  local rc=$?
+  # ansible-lint leaves a copy of the collection in .ansible/; later stages must use the checkout.
+  rm -rf .ansible
+  return $rc
 }
 
 stage_sanity() {

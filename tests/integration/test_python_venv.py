@@ -1,0 +1,140 @@
+"""The python_venv role as the unprivileged test user, through molecule/python_venv/converge.yml.
+
+A small venv (six / idna) built from the `python3` of the test cluster's Lmod module
+lang/Python/3.11: created, left alone on a re-run, changed when the list changes, installed
+offline from a wheelhouse, and refused (nothing created) for a bad interpreter or module.
+"""
+import os
+
+import pytest
+
+from conftest import run_as, run_playbook
+
+CONVERGE = "../molecule/python_venv/converge.yml"
+TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
+HOME = os.path.expanduser("~" + TEST_USER)
+CACHE = os.path.join(HOME, ".cache", "ulhpc-test")
+VENV = os.path.join(CACHE, "venv-t-python-venv")
+WHEELS = os.path.join(CACHE, "wheelhouse-t-python-venv")
+REQ = os.path.join(VENV, "ulhpc-requirements.txt")
+SHOW = ("import importlib.metadata as md, os, sys; "
+        "print(sys.prefix, os.environ.get('LOADEDMODULES', '-'), "
+        "' '.join(sorted(d.metadata['Name'].lower() for d in md.distributions())))")
+
+
+def converge(check=False, **extra):
+    return run_playbook(CONVERGE, dict({"python_venv_path": VENV}, **extra), check=check)
+
+
+def show(wrapper=True):
+    """(prefix, loaded modules, installed distributions) as seen through the venv's python."""
+    exe = os.path.join(VENV, "bin", "ulhpc-python" if wrapper else "python")
+    proc = run_as([exe, "-c", SHOW])
+    assert proc.returncode == 0, proc.stderr
+    prefix, modules, *dists = proc.stdout.split()
+    return prefix, modules, set(dists)
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+@pytest.fixture(scope="module")
+def created():
+    run_as(["rm", "-rf", VENV], check=True)
+    result = converge()
+    assert result.rc == 0, result.stdout[-4000:]
+    return result
+
+
+def test_creates_the_venv_from_the_module_python(created):
+    assert created.changed > 0
+    prefix, modules, dists = show()
+    assert prefix == VENV
+    assert "lang/Python/3.11" in modules.split(":")
+    assert "six" in dists
+    # The venv was made by the module's python3 (its bin dir is the venv's home).
+    assert "home = /opt/testbed/python/3.11/bin" in read(os.path.join(VENV, "pyvenv.cfg"))
+    lines = read(REQ).splitlines()
+    assert "# modules: lang/Python/3.11" in lines and lines[-1] == "six==1.17.0"
+    assert "/bin/python (wrapper %s/bin/ulhpc-python, ready True)" % VENV in " ".join(created.stdout.split())
+
+
+def test_second_run_changes_nothing(created):
+    before = os.stat(REQ).st_mtime_ns
+    again = converge()
+    assert again.rc == 0 and again.changed == 0, again.stdout[-4000:]
+    assert os.stat(REQ).st_mtime_ns == before
+
+
+def test_check_mode_reports_a_change_and_makes_none(created):
+    before = read(REQ)
+    checked = converge(check=True, python_venv_extra_packages=["idna==3.10"])
+    assert checked.rc == 0, checked.stdout[-4000:]
+    assert checked.changed > 0
+    assert "Would create or update %s (pip install of six==1.17.0, idna==3.10)" % VENV in " ".join(checked.stdout.split())
+    assert read(REQ) == before
+    assert "idna" not in show()[2]
+
+
+def test_changed_list_is_applied(created):
+    result = converge(python_venv_packages=["idna==3.10"])
+    assert result.rc == 0 and result.changed > 0, result.stdout[-4000:]
+    dists = show()[2]
+    assert "idna" in dists and "six" not in dists  # six left the list: uninstalled
+    assert read(REQ).splitlines()[-1] == "idna==3.10"
+    again = converge(python_venv_packages=["idna==3.10"])
+    assert again.rc == 0 and again.changed == 0, again.stdout[-4000:]
+
+
+def test_offline_install_from_a_wheelhouse(created):
+    # Fails without an index: the recorded list stays as it was, so the next run retries.
+    before = read(REQ)
+    offline = converge(python_venv_packages=["six==1.17.0"], python_venv_pip_args=["--no-index"])
+    assert offline.rc != 0
+    assert "pip install into %s failed" % VENV in offline.stdout
+    assert read(REQ) == before
+    proc = run_as([os.path.join(VENV, "bin", "python"), "-m", "pip", "download", "--no-deps",
+                   "-d", WHEELS, "six==1.17.0"])
+    assert proc.returncode == 0, proc.stderr
+    result = converge(python_venv_packages=["six==1.17.0"],
+                      python_venv_pip_args=["--no-index", "--find-links", WHEELS])
+    assert result.rc == 0 and result.changed > 0, result.stdout[-4000:]
+    dists = show()[2]
+    assert "six" in dists and "idna" not in dists
+
+
+def test_dropping_the_modules_rewrites_the_wrapper_only(created):
+    cfg = os.stat(os.path.join(VENV, "pyvenv.cfg")).st_ino
+    result = converge(python_venv_modules=[], python_venv_interpreter="/usr/bin/python3")
+    assert result.rc == 0 and result.changed > 0, result.stdout[-4000:]
+    # Same interpreter (both resolve to /usr/bin/python3.11): the venv is kept, not re-created.
+    assert os.stat(os.path.join(VENV, "pyvenv.cfg")).st_ino == cfg
+    assert show()[1] == "-"
+    assert "# modules: -" in read(REQ).splitlines()
+
+
+BAD = os.path.join(CACHE, "venv-t-python-venv-bad")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"python_venv_interpreter": "/opt/no/such/python3"},
+     "python interpreter '/opt/no/such/python3' not found or not executable"),
+    ({"python_venv_interpreter": "python9.9", "python_venv_modules": []},
+     "python interpreter 'python9.9' not found or not executable"),
+    ({"python_venv_modules": ["lang/NoSuchPython/9.9"]},
+     "environment module 'lang/NoSuchPython/9.9' cannot be loaded"),
+    ({"python_venv_path": "relative/venv"}, "python_venv_path must be an absolute path"),
+    # The default pins need Python >= 3.11 (simulated with a higher minimum than the 3.11 here).
+    ({"python_venv_packages": ["jupyter==1.1.1", "matplotlib==3.11.2", "ipyparallel==9.2.0", "mpi4py==4.1.2",
+                               "ipykernel==7.4.0"], "__python_venv_default_packages_min_python": "99.0"},
+     "the default python_venv_packages are pinned for Python >= 99.0, but python3 is Python 3.11"),
+    ({"python_venv_packages": ["--index-url=http://example.invalid/"]},
+     "packages must be pip requirement specifiers"),
+])
+def test_bad_input_fails_clearly_and_creates_nothing(extra, message):
+    result = run_playbook(CONVERGE, dict({"python_venv_path": BAD}, **extra))
+    assert result.rc != 0
+    assert message in " ".join(result.stdout.split()), result.stdout[-4000:]
+    assert not os.path.exists(BAD)
