@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks of ulhpc.workspace.slurm_job waiting (issue #3).
 
 Run as an ordinary user on a machine with a Slurm cluster, from the repository root:

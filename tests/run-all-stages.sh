@@ -29,6 +29,7 @@ stage_checkout() {
   chmod 0755 "$CI_ROOT" "$CI_ROOT/ansible_collections" "$CI_ROOT/ansible_collections/ulhpc"
   (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$STAGE_DIR"
   cp -a "$SRC/.git" "$STAGE_DIR/.git" 2>/dev/null || true
+  make -C "$STAGE_DIR" --no-print-directory .collections/ansible_collections/ulhpc/workspace >/dev/null || return 1
   chmod -R a+rX "$STAGE_DIR"
   if [ ! -x "$CI_VENV/bin/ansible-playbook" ] || ! cmp -s "$SRC/requirements/dev.txt" "$CI_VENV/requirements.txt"; then
     make -C "$STAGE_DIR" --no-print-directory setup VENV="$CI_VENV" || return 1
