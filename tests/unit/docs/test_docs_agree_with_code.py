@@ -1,4 +1,4 @@
-"""Role defaults, argument specs and the README must describe the same variables."""
+"""The README and role docs must agree with the code: role specs, defaults, the runner example."""
 import os
 import subprocess
 import sys
@@ -42,3 +42,12 @@ def test_readme_role_variables_are_current():
     proc = subprocess.run([sys.executable, os.path.join(REPO, "docs", "render_role_variables.py"), "--check"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_readme_shows_the_tested_runner_example():
+    """The README's ansible-runner example is the function the integration test runs."""
+    with open(os.path.join(REPO, "docs", "examples", "runner_example.py"), encoding="utf-8") as handle:
+        example = handle.read()
+    function = example[example.index("def provision("):example.index("\n\n\ndef main")]
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        assert function in handle.read()
