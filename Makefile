@@ -37,9 +37,11 @@ $(BIN)/ansible-playbook: requirements/dev.txt
 
 setup: $(BIN)/ansible-playbook .collections/ansible_collections/ulhpc/workspace
 
+# Runs as whoever calls it (a normal user): services are Slurm jobs when sbatch is on PATH.
 demo: setup
-	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK) \
-	  $(if $(REDIS_SOURCE),-e redis_source_url=$(REDIS_SOURCE))
+	@src='$(REDIS_SOURCE)'; [ -n "$$src" ] || src=$$(scripts/redis-source.sh) || exit 1; \
+	echo "Redis source: $$src"; \
+	set -x; $(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK) -e "redis_source_url=$$src"
 
 test:
 	VENV=$(VENV) tests/run-all-stages.sh
