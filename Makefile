@@ -31,9 +31,11 @@ $(BIN)/ansible-playbook: requirements/dev.txt
 # ansible.cfg's collections_path points here, so `ulhpc.workspace.*` resolves to this checkout
 # without installing anything (ansible-test forbids the directory symlink inside the repo's
 # tracked files, so setup makes it).
+# A checkout that already lives at .../ansible_collections/ulhpc/workspace needs no link (and
+# must not have one: ansible-core would then see each role under two paths).
 .collections/ansible_collections/ulhpc/workspace:
-	mkdir -p .collections/ansible_collections/ulhpc
-	ln -sfn ../../.. $@
+	@case "$(CURDIR)" in */ansible_collections/ulhpc/workspace) exit 0;; esac; \
+	mkdir -p .collections/ansible_collections/ulhpc && ln -sfn ../../.. $@
 
 setup: $(BIN)/ansible-playbook .collections/ansible_collections/ulhpc/workspace
 

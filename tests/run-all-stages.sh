@@ -3,9 +3,11 @@
 # Usage: tests/run-all-stages.sh [stage...]   (stages: testbed lint sanity unit integration molecule)
 #
 # Runs as root: the testbed stage turns this machine into a one-node Slurm cluster, then the
-# suite is run from a staged copy under /var/tmp/ulhpc-ci/ansible_collections/ulhpc/workspace:
-# ansible-test needs that path shape, and the unprivileged test user must be able to read the
-# checkout and its venv wherever the checkout itself lives (e.g. under a 0700 home).
+# suite is run from a staged copy under /var/tmp/ulhpc-ci/workspace, because the unprivileged
+# test user must be able to read the checkout and its venv wherever the checkout itself lives
+# (e.g. under a 0700 home). ansible-test gets its own copy at the path shape it needs,
+# .../ansible_collections/ulhpc/workspace (playbooks must not run from such a path while
+# ansible.cfg's .collections link also points at it: ansible-core would load each role twice).
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +16,8 @@ STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
 TEST_USER=${WS_TEST_USER:-wsuser}
 CI_ROOT=${WS_CI_ROOT:-/var/tmp/ulhpc-ci}
-STAGE_DIR=$CI_ROOT/ansible_collections/ulhpc/workspace
+STAGE_DIR=$CI_ROOT/workspace
+SANITY_DIR=$CI_ROOT/sanity/ansible_collections/ulhpc/workspace
 CI_VENV=$CI_ROOT/venv
 
 if [ "$(id -u)" != 0 ]; then
@@ -22,13 +25,17 @@ if [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 
-# Stage the checkout: tracked files plus untracked, not-ignored ones (work in progress).
+# Copies the checkout into $1: tracked files plus untracked, not-ignored ones (work in progress).
+copy_checkout() {
+  (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$1" &&
+    cp -a "$SRC/.git" "$1/.git"
+}
+
 stage_checkout() {
-  rm -rf "$STAGE_DIR"
+  rm -rf "$STAGE_DIR" "$CI_ROOT/ansible_collections"
   mkdir -p "$STAGE_DIR"
-  chmod 0755 "$CI_ROOT" "$CI_ROOT/ansible_collections" "$CI_ROOT/ansible_collections/ulhpc"
-  (cd "$SRC" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$STAGE_DIR"
-  cp -a "$SRC/.git" "$STAGE_DIR/.git" 2>/dev/null || true
+  chmod 0755 "$CI_ROOT"
+  copy_checkout "$STAGE_DIR" || return 1
   make -C "$STAGE_DIR" --no-print-directory .collections/ansible_collections/ulhpc/workspace >/dev/null || return 1
   chmod -R a+rX "$STAGE_DIR"
   if [ ! -x "$CI_VENV/bin/ansible-playbook" ] || ! cmp -s "$SRC/requirements/dev.txt" "$CI_VENV/requirements.txt"; then
@@ -90,7 +97,9 @@ stage_lint() {
 
 stage_sanity() {
   tests/sanity/prepare-offline.sh "$CI_VENV" || return 1
-  (PATH="$CI_VENV/bin:$PATH" "$CI_VENV/bin/ansible-test" sanity --venv --python 3.11 --color no)
+  rm -rf "$SANITY_DIR" && mkdir -p "$SANITY_DIR" || return 1
+  copy_checkout "$SANITY_DIR" || return 1
+  (cd "$SANITY_DIR" && PATH="$CI_VENV/bin:$PATH" "$CI_VENV/bin/ansible-test" sanity --venv --python 3.11 --color no)
 }
 
 stage_unit() {
