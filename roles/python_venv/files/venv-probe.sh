@@ -3,7 +3,7 @@
 __venv=$1
 __interp=$2
 shift 2
-ulhpc_load_modules "$@" || exit 3
+ws_load_modules "$@" || exit 3
 case $__venv in
   "~") __venv=$HOME ;;
   "~/"*) __venv=$HOME/${__venv#"~/"} ;;

@@ -14,7 +14,7 @@ while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
   shift
 done
 [ "$#" -gt 0 ] && shift
-ulhpc_load_modules "${__mods[@]}" || exit 3
+ws_load_modules "${__mods[@]}" || exit 3
 case $__venv in
   "~") __venv=$HOME ;;
   "~/"*) __venv=$HOME/${__venv#"~/"} ;;
