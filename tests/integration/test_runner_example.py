@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import REPO, run_as, run_playbook
+from conftest import REPO, VENV_BIN, run_as, run_playbook
 
 WORKSPACE = "t-runner"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
@@ -21,7 +21,7 @@ EXAMPLE = os.path.join(REPO, "docs", "examples", "runner_example.py")
 
 @pytest.fixture(scope="module")
 def example_run():
-    proc = run_as([os.path.join(REPO, ".venv", "bin", "python"), EXAMPLE, "--workspace", WORKSPACE,
+    proc = run_as([os.path.join(VENV_BIN, "python"), EXAMPLE, "--workspace", WORKSPACE,
                    "--inventory", os.path.join(REPO, "inventory", "testbed"), "--limit", "workspace_hosts",
                    "-e", "redis_source_url=" + TARBALL, "-e", "celery_flower=false"], timeout=1800)
     yield proc
