@@ -18,6 +18,7 @@ import pwd
 import time
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
+from ansible_collections.ulhpc.workspace.plugins.module_utils._local import tail
 
 FIRST_POLL_INTERVAL = 0.2
 POLL_BACKOFF = 2.5  # 0.2, 0.5, 1.25, 3.1, then poll_interval: 15 queries in the first minute at 5 s
@@ -329,12 +330,4 @@ def read_tail(path, lines=TAIL_LINES, max_bytes=65536):
     """The last lines of a file, [] when it cannot be read."""
     if not path:
         return []
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            data = handle.read()
-    except (IOError, OSError):
-        return []
-    return slurm.tail_lines(data.decode("utf-8", "replace"), lines)
+    return tail(path, lines, max_bytes)
