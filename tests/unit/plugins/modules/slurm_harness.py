@@ -1,20 +1,13 @@
 """Harness for the slurm_job/slurm_job_info unit tests: scripted run_command asserting exact argv,
-fake clock. Imported by those test modules (not a conftest, so other tests are unaffected)."""
+fake clock. conftest.py beside it makes its `clock` and `run_module` fixtures."""
 import json
 import os
 
-import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_client
 
-
-class ModuleExit(Exception):
-    def __init__(self, result, failed):
-        super(ModuleExit, self).__init__(result.get("msg", ""))
-        self.result = result
-        self.failed = failed
+from module_harness import call_main, patch_exits
 
 
 class ScriptedRunner(object):
@@ -81,32 +74,16 @@ def make_runner(monkeypatch, tmp_path, clock):
                 self.fail_json(msg="Failed to find required executable %s" % name)
             return None
 
-        def exit_json(self, **kwargs):
-            raise ModuleExit(kwargs, False)
-
-        def fail_json(self, **kwargs):
-            kwargs["failed"] = True
-            raise ModuleExit(kwargs, True)
-
         def run_command(self, argv, **kwargs):
             return runner(self, argv, **kwargs)
 
         monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
-        monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-        full = dict(args)
-        if check:
-            full["_ansible_check_mode"] = True
-        if diff:
-            full["_ansible_diff"] = True
-        with patch_module_args(full):
-            with pytest.raises(ModuleExit) as info:
-                mod.main()
+        patch_exits(monkeypatch)
+        result = call_main(mod.main, args, check=check, diff=diff)
         left = [s["argv"] for s in runner.steps if not s.get("sticky")]
         assert not left, "commands not run: %r" % left
-        json.dumps(info.value.result)  # what a module returns must serialise
-        return info.value.result, runner
+        return result, runner
 
     run.clock = clock
     return run

@@ -7,43 +7,23 @@ import time
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _local
 from ansible_collections.ulhpc.workspace.plugins.modules import local_service
 
-
-class Exit(Exception):
-    def __init__(self, result):
-        super(Exit, self).__init__(result.get("msg", ""))
-        self.result = result
+from module_harness import call_main, patch_exits
 
 
 @pytest.fixture
 def svc(monkeypatch, tmp_path):
     """svc(state=..., content=..., check=False, **params) -> result; stops what it started."""
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise Exit(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
     base = dict(name="web", pid_file=str(tmp_path / "web.pid"), log_file=str(tmp_path / "web.log"),
                 ready_file=str(tmp_path / "web.json"), timeout=10, stop_timeout=5)
 
     def call(check=False, **params):
         args = dict(base)
         args.update(params)
-        if check:
-            args["_ansible_check_mode"] = True
-        with patch_module_args(args):
-            with pytest.raises(Exit) as info:
-                local_service.main()
-        json.dumps(info.value.result)
-        return info.value.result
+        return call_main(local_service.main, args, check=check)
 
     yield call
     data = _local.read_pid_file(base["pid_file"])

@@ -4,37 +4,17 @@ import stat
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.ulhpc.workspace.plugins.modules import secret
 
-
-class Exit(Exception):
-    def __init__(self, result):
-        super(Exit, self).__init__(result.get("msg", ""))
-        self.result = result
+from module_harness import call_main, patch_exits
 
 
 @pytest.fixture
 def run(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise Exit(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise Exit(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
 
     def call(args, check=False):
-        full = dict(args)
-        if check:
-            full["_ansible_check_mode"] = True
-        with patch_module_args(full):
-            with pytest.raises(Exit) as info:
-                secret.main()
-        return info.value.result
+        return call_main(secret.main, args, check=check)
 
     return call
 

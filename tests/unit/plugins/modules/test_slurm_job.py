@@ -7,7 +7,6 @@ import pytest
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
 from ansible_collections.ulhpc.workspace.plugins.modules import slurm_job
 
-import slurm_harness
 from slurm_harness import squeue_json
 
 SQ = "/usr/bin/squeue"
@@ -19,16 +18,6 @@ VERSION = {"argv": [SQ, "--version"], "out": "slurm-wlm 22.05.8\n"}
 QUERY = [SQ, "--json"]
 DOWN = json.dumps({"errors": [{"description": "Failed while looking for jobs", "error_number": -1,
                                "error": "Unspecified error", "source": "slurm_load_jobs"}], "jobs": []})
-
-
-@pytest.fixture(name="clock")
-def fixture_clock(monkeypatch):
-    return slurm_harness.install_clock(monkeypatch)
-
-
-@pytest.fixture(name="run_module")
-def fixture_run_module(monkeypatch, tmp_path, clock):
-    return slurm_harness.make_runner(monkeypatch, tmp_path, clock)
 
 
 def fp_of(home, script=SCRIPT, **options):

@@ -1,9 +1,7 @@
 """slurm_job_info with a mocked run_command."""
-import pytest
 
 from ansible_collections.ulhpc.workspace.plugins.modules import slurm_job_info
 
-import slurm_harness
 from slurm_harness import squeue_json
 
 SQ = "/usr/bin/squeue"
@@ -17,16 +15,6 @@ JOBS = squeue_json(
     {"id": 13, "name": "svc", "state": "RUNNING", "user": "bob"},
     {"id": 15, "array_job_id": 14, "array_task_id": 1, "name": "arr", "state": "COMPLETED"},
     {"id": 14, "array_job_id": 14, "array_task_id": 2, "name": "arr", "state": "FAILED", "exit_code": 512})
-
-
-@pytest.fixture(name="clock")
-def fixture_clock(monkeypatch):
-    return slurm_harness.install_clock(monkeypatch)
-
-
-@pytest.fixture(name="run_module")
-def fixture_run_module(monkeypatch, tmp_path, clock):
-    return slurm_harness.make_runner(monkeypatch, tmp_path, clock)
 
 
 def ids(result):
