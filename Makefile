@@ -3,8 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Where `make demo` gets the Redis source: a URL, a mirror or a local tarball path.
+# Where `make demo` gets the Redis (Valkey) source: a URL, a mirror or a local tarball path, and
+# its SHA-256 when the role's table does not know the file. Empty: a local Debian tarball if one
+# is found (scripts/redis-source.sh), else the role's default download.
 REDIS_SOURCE ?=
+REDIS_SHA256 ?=
+REDIS_VERSION ?=
 DEMO_PLAYBOOK ?= playbooks/celery.yml
 DEMO_INVENTORY ?= inventory/localhost
 
@@ -41,9 +45,12 @@ setup: $(BIN)/ansible-playbook .collections/ansible_collections/ulhpc/workspace
 
 # Runs as whoever calls it (a normal user): services are Slurm jobs when sbatch is on PATH.
 demo: setup
-	@src='$(REDIS_SOURCE)'; [ -n "$$src" ] || src=$$(scripts/redis-source.sh) || exit 1; \
-	echo "Redis source: $$src"; \
-	set -x; $(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK) -e "redis_source_url=$$src"
+	@if [ -n '$(REDIS_SOURCE)' ]; then vars='redis_source_url=$(REDIS_SOURCE)'; \
+	  [ -z '$(REDIS_SHA256)' ] || vars="$$vars redis_source_sha256=$(REDIS_SHA256)"; \
+	  [ -z '$(REDIS_VERSION)' ] || vars="$$vars redis_version=$(REDIS_VERSION)"; \
+	else vars=$$(scripts/redis-source.sh) || exit 1; fi; \
+	echo "Redis source: $${vars:-the role's default download}"; \
+	set -x; $(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK) $${vars:+-e "$$vars"}
 
 test:
 	VENV=$(VENV) tests/run-all-stages.sh

@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
 WORKSPACE = "b-celery"
-TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/redis_7.0.15.orig.tar.gz")
+TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
 BUILD_TASKS = ("Download the Redis source tarball and verify its checksum", "Unpack the verified tarball",
                "Build Redis with make", "Install the build into a staging directory",
                "Move the staged install into place")
@@ -98,7 +98,7 @@ def measure(sample, total):
     home = os.path.expanduser("~")
     prefix = os.path.join(home, ".cache", "ulhpc-bench", "redis")
     root = os.path.join(home, ".ulhpc", "workspaces", WORKSPACE)
-    base = {"workspace_name": WORKSPACE, "redis_source_url": TARBALL, "redis_prefix": prefix,
+    base = {"workspace_name": WORKSPACE, "redis_source_url": TARBALL, "redis_version": "8.1.1", "redis_prefix": prefix,
             "celery_workers": 1, "celery_worker_cores": 2, "celery_flower": False}
     ours = dict(base)
     defaults = dict(base, celery_acks_late=False, celery_prefetch_multiplier=4)

@@ -1,23 +1,18 @@
 #!/usr/bin/env bash
-# Prints the path of a Redis 7.0.15 source tarball for `make demo`, without the internet
-# beyond the distribution's package archive: a cached copy, the test cluster's copy, or
-# `apt-get source --download-only redis` (needs a deb-src entry; no root needed).
-# The role verifies the tarball's sha256 before unpacking it, whatever this finds.
+# Prints the extra-vars of a local Valkey source tarball for `make demo`, or nothing, in which
+# case the role downloads its default (upstream Valkey, checked against its upstream SHA-256).
+# Looks for Debian's orig tarball: a cached copy, the test cluster's copy, or
+# `apt-get source --download-only valkey` (needs a deb-src entry; no root needed).
+# The role verifies the tarball's sha256 (from its table of known sources) before unpacking it.
 set -euo pipefail
-name=redis_7.0.15.orig.tar.gz
+version=8.1.1
+name=valkey_8.1.1+dfsg1.orig.tar.xz
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/ulhpc-workspace
 for candidate in "$cache/$name" "/var/cache/ulhpc-testbed/$name"; do
-  if [ -r "$candidate" ]; then echo "$candidate"; exit 0; fi
+  if [ -r "$candidate" ]; then echo "redis_version=$version redis_source_url=$candidate"; exit 0; fi
 done
 mkdir -p "$cache"
-if (cd "$cache" && apt-get source --download-only -qq redis >/dev/null 2>&1) && [ -r "$cache/$name" ]; then
-  echo "$cache/$name"
-  exit 0
+if (cd "$cache" && apt-get source --download-only -qq valkey >/dev/null 2>&1) && [ -r "$cache/$name" ]; then
+  echo "redis_version=$version redis_source_url=$cache/$name"
 fi
-cat >&2 <<MSG
-error: no Redis source tarball found. Either
-  - run: make demo REDIS_SOURCE=/path/to/$name   (or a mirror URL), or
-  - add a deb-src entry for your Debian release and re-run make demo (it runs
-    'apt-get source --download-only redis' into $cache).
-MSG
-exit 1
+exit 0

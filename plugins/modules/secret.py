@@ -18,7 +18,8 @@ description:
     directory's mode) is corrected.
   - The secret is returned as RV(value). B(Callers must set C(no_log=true)) on the task and
     on every task that uses the registered value.
-  - The file is created with C(O_EXCL), so two concurrent runs cannot both write it.
+  - The file is written under a temporary name and linked into place, so two concurrent
+    first runs both return the one secret that the file holds.
 author:
   - ULHPC workspace developers (@ULHPC)
 options:
@@ -103,6 +104,7 @@ import binascii
 import errno
 import os
 import stat
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -149,7 +151,8 @@ class Secret(object):
         elif not self.module.check_mode:
             old_umask = os.umask(0o077)
             try:
-                os.makedirs(self.parent, 0o700)
+                # exist_ok: a concurrent first run may create it at the same moment
+                os.makedirs(self.parent, 0o700, exist_ok=True)
             finally:
                 os.umask(old_umask)
         value = self._read() if os.path.exists(self.path) else None
@@ -164,25 +167,39 @@ class Secret(object):
         return result
 
     def _create(self):
+        """Write a new secret to a private temporary file, then link it into place.
+
+        link() is atomic and fails when the name exists, so a concurrent run either wins or
+        reads the complete secret of the run that did: nobody ever sees a half-written file,
+        and every run returns what the file holds.
+        """
         value = encode_secret(os.urandom(self.module.params["bytes"]), self.module.params["format"])
-        if os.path.exists(self.path):
-            # an empty file (e.g. an interrupted earlier run): replace it
-            os.unlink(self.path)
+        if os.path.exists(self.path) and not self._read():
+            # an empty file left by an older version's interrupted run: replace it
+            try:
+                os.unlink(self.path)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    self.module.fail_json(msg="Cannot replace the empty secret file %s: %s" % (self.path, exc))
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(self.path), dir=self.parent)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                # created concurrently by another run: keep theirs
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, value.encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.path)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    self.module.fail_json(msg="Cannot create the secret file %s: %s" % (self.path, exc))
                 existing = self._read()
-                if existing:
-                    return existing
-            self.module.fail_json(msg="Cannot create the secret file %s: %s" % (self.path, exc))
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, value.encode("ascii"))
-            os.fsync(fd)
+                if not existing:
+                    self.module.fail_json(msg="The secret file %s appeared empty while it was created" % self.path)
+                return existing
         finally:
-            os.close(fd)
+            os.unlink(tmp)
         return value
 
 

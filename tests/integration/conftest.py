@@ -35,27 +35,27 @@ class PlaybookResult:
         return self.custom_stats.get("workspace") or self.custom_stats.get("_run", {}).get("workspace", {})
 
 
-def as_user_argv(argv, user=TEST_USER):
+def as_user_argv(argv, user=TEST_USER, extra_env=None):
     """argv run as `user` with a clean environment (root runs the test suite)."""
     home = pwd.getpwnam(user).pw_dir
     env = [
         "env", "-i", f"HOME={home}", f"USER={user}", f"LOGNAME={user}", "LANG=C.UTF-8",
         f"PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
         "ANSIBLE_LOCAL_TEMP=" + os.path.join(home, ".ansible", "tmp"),
-    ]
+    ] + ["%s=%s" % item for item in sorted((extra_env or {}).items())]
     if os.geteuid() == 0:
         return ["runuser", "-u", user, "--"] + env + argv
     return env + argv
 
 
-def run_as(argv, user=TEST_USER, timeout=600, check=False, **kwargs):
+def run_as(argv, user=TEST_USER, timeout=600, check=False, extra_env=None, **kwargs):
     """Run a command as the test user; returns CompletedProcess with text output."""
-    return subprocess.run(as_user_argv(argv, user), capture_output=True, text=True,
+    return subprocess.run(as_user_argv(argv, user, extra_env), capture_output=True, text=True,
                           timeout=timeout, check=check, cwd=REPO, **kwargs)
 
 
 def run_playbook(playbook, extravars=None, check=False, diff=False, user=TEST_USER,
-                 inventory=None, limit="workspace_hosts", timeout=1800, verbosity=0):
+                 inventory=None, limit="workspace_hosts", timeout=1800, verbosity=0, extra_env=None):
     argv = [os.path.join(VENV_BIN, "python"), os.path.join(REPO, "tests", "helpers", "playbook_json.py"),
             playbook, "--extravars", json.dumps(extravars or {}), "--limit", limit,
             "--verbosity", str(verbosity)]
@@ -65,7 +65,7 @@ def run_playbook(playbook, extravars=None, check=False, diff=False, user=TEST_US
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    proc = run_as(argv, user=user, timeout=timeout)
+    proc = run_as(argv, user=user, timeout=timeout, extra_env=extra_env)
     lines = proc.stdout.rstrip("\n").rsplit("\n", 1)
     try:
         summary = json.loads(lines[-1])
@@ -84,3 +84,30 @@ def test_user_home():
 def playbook():
     """The `run_playbook` function, as a fixture."""
     return run_playbook
+
+
+# ---- clients that verify the workspace's TLS, as the collection's own checks do ----------
+TEST_HOME = pwd.getpwnam(TEST_USER).pw_dir
+CA_CERT = os.path.join(TEST_HOME, ".ulhpc", "tls", "ca.crt")
+
+
+def tls_context():
+    """An ssl context trusting only the test user's workspace CA (verifies the host name)."""
+    import ssl
+    return ssl.create_default_context(cafile=CA_CERT)
+
+
+def read_secret(workspace, name):
+    with open(os.path.join(TEST_HOME, ".ulhpc", "workspaces", workspace, "secrets", name)) as handle:
+        return handle.read().strip()
+
+
+def redis_client(conn, workspace, user="celery", password=None, **kwargs):
+    """redis-py over TLS (verified against the CA) as one of the workspace's ACL users."""
+    import redis
+    files = {"celery": "redis.password", "flower": "redis-flower.password", "admin": "redis-admin.password"}
+    if password is None and user in files:
+        password = read_secret(workspace, files[user])
+    return redis.Redis(host=conn["address"], port=conn["port"], username=user, password=password,
+                       ssl=True, ssl_ca_certs=CA_CERT, ssl_cert_reqs="required", ssl_check_hostname=True,
+                       socket_timeout=10, **kwargs)

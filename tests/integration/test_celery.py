@@ -17,15 +17,15 @@ import urllib.request
 
 import pytest
 
-from conftest import OTHER_USER, as_user_argv, run_as, run_playbook
+from conftest import CA_CERT, OTHER_USER, as_user_argv, redis_client, run_as, run_playbook, tls_context
 
 WORKSPACE = "t-celery"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
 HOME = os.path.expanduser("~" + TEST_USER)
 ROOT = os.path.join(HOME, ".ulhpc", "workspaces", WORKSPACE)
 VENV = os.path.join(ROOT, "venv-celery")
-TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/redis_7.0.15.orig.tar.gz")
-VARS = {"workspace_name": WORKSPACE, "redis_source_url": "file://" + TARBALL,
+TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
+VARS = {"workspace_name": WORKSPACE, "redis_source_url": "file://" + TARBALL, "redis_version": "8.1.1",
         "celery_workers": 1, "celery_worker_cores": 1, "celery_flower": True}
 
 
@@ -50,13 +50,13 @@ def squeue_names():
     return sorted(name for name in out.stdout.split() if name.startswith("ws-%s-" % WORKSPACE))
 
 
-def flower_status(url, user=None, password=None):
-    request = urllib.request.Request(url + "api/workers")
+def flower_status(url, user=None, password=None, path="api/workers"):
+    request = urllib.request.Request(url + path)
     if user is not None:
         token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
         request.add_header("Authorization", "Basic " + token)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=tls_context()) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -84,7 +84,8 @@ def test_celery_ini_is_the_tutorials(celery_up):
     parser.read_string(read("config/celery.ini"))
     redis = conn("redis")
     assert dict(parser["redis"]) == {"broker_password": read("secrets/redis.password").strip(),
-                                     "broker_hostname": redis["address"], "broker_port": str(redis["port"])}
+                                     "broker_hostname": redis["address"], "broker_port": str(redis["port"]),
+                                     "broker_username": "celery", "broker_tls": "true", "broker_ca_file": CA_CERT}
     assert parser["celery"].getboolean("acks_late") and parser["celery"].getint("prefetch_multiplier") == 1
     assert parser["celery"].getint("visibility_timeout") > 0
 
@@ -108,13 +109,17 @@ def test_xsum_mul_and_batched_api(celery_up):
     assert out.split() == ["500500", "42", "True"]
 
 
-def test_flower_needs_its_credentials(celery_up):
+def test_flower_needs_its_credentials_on_every_page(celery_up):
     flower = conn("flower")
-    url = "http://%s:%s/" % (flower["address"], flower["port"])
+    url = "https://%s:%s/" % (flower["address"], flower["port"])
     secret = read("secrets/flower.password").strip()
     assert flower_status(url, "flower", secret) == 200
     assert flower_status(url) == 401
     assert flower_status(url, "flower", "wrong") == 401
+    # Flower itself leaves these open; the workspace's Flower does not.
+    for path in ("", "metrics", "healthcheck", "tasks", "broker", "api/tasks", "api/queues/length"):
+        assert flower_status(url, path=path) == 401, path
+    assert flower_status(url, "flower", secret, path="metrics") == 200
 
 
 def test_other_user_reads_nothing(celery_up):
@@ -200,3 +205,13 @@ def test_zero_cores_is_refused(celery_up):
     assert "celery_worker_cores=0" in result.stdout and "at least 1 core" in result.stdout
     assert squeue_names() == jobs
     assert os.stat(os.path.join(ROOT, "config", "celery.ini")).st_mtime == ini_mtime
+
+
+def test_celery_sends_no_command_outside_its_acl(celery_up):
+    """ACL LOG of the workspace's Redis after every test above (kept last) lists no command of the
+    celery or flower users that their ACL denied: the command lists hold what Celery, kombu and
+    Flower send."""
+    redis = conn("redis")
+    denied = [entry for entry in redis_client(redis, WORKSPACE, user="admin").acl_log()
+              if entry.get("username") in ("celery", "flower")]
+    assert denied == [], denied

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, TEST_USER, run_as, run_playbook
+from conftest import OTHER_USER, REPO, TEST_USER, as_user_argv, run_as, run_playbook
 
 PLAYBOOK = "ipyparallel.yml"
 ENGINES = 2
@@ -184,6 +184,96 @@ def test_notebooks_on_the_venv_kernel(cluster):
             assert "parallel : pi ~ 3.1" in out, out
 
 
+SNIFFER = r"""
+import json, sys, time, zmq
+addr, ports, seconds, marker = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]), sys.argv[4].encode()
+serverkey = sys.argv[5].encode() if len(sys.argv) > 5 else b""
+ctx = zmq.Context()
+poller = zmq.Poller()
+for port in ports:
+    sock = ctx.socket(zmq.SUB)
+    if serverkey:  # the positive control: a client that holds the controller's public key
+        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+        sock.curve_serverkey = serverkey
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.connect("tcp://%s:%d" % (addr, port))
+    poller.register(sock, zmq.POLLIN)
+print("ready", flush=True)
+frames = hits = 0
+deadline = time.time() + seconds
+while time.time() < deadline:
+    for sock, _ in poller.poll(200):
+        for frame in sock.recv_multipart():
+            frames += 1
+            hits += marker in frame
+print(json.dumps({"frames": frames, "hits": hits}))
+"""
+
+PRINTER = r"""
+import sys, ipyparallel as ipp
+rc = ipp.Client(profile=sys.argv[1], cluster_id=sys.argv[2], timeout=30)
+rc.wait_for_engines(int(sys.argv[3]), timeout=60)
+for i in range(10):
+    rc[:].apply_sync(print, sys.argv[4], i)
+rc.close()
+"""
+
+
+def listening_ports(pids):
+    """TCP ports on which these processes listen (their socket inodes in /proc/net/tcp*)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except OSError:
+            continue
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            for line in handle.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+
+
+def sniff(cluster, user, ports, serverkey=None):
+    marker = "ws-secret-output-%s" % os.urandom(4).hex()
+    sniffer = subprocess.Popen(
+        as_user_argv([VENV_PYTHON, "-c", SNIFFER, "127.0.0.1", json.dumps(ports), "12", marker]
+                     + ([serverkey] if serverkey else []), user=user),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sniffer.stdout.readline().strip() == "ready", sniffer.stderr.read()
+        printed = run_as([VENV_PYTHON, "-c", PRINTER, cluster.conn["profile"], cluster.conn["cluster_id"],
+                          str(ENGINES), marker], timeout=120)
+        assert printed.returncode == 0, printed.stderr[-3000:]
+        out, err = sniffer.communicate(timeout=60)
+    finally:
+        if sniffer.poll() is None:
+            sniffer.kill()
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_controller_sockets_give_other_users_nothing(cluster):
+    """CurveZMQ: another user connecting to every port of the controller reads no engine output;
+    a client holding the controller's public key (the control) does."""
+    client_file = os.path.join(HOME, ".ipython", "profile_" + cluster.ws, "security",
+                               "ipcontroller-%s-client.json" % cluster.conn["cluster_id"])
+    with open(client_file) as handle:
+        serverkey = json.load(handle).get("curve_serverkey")
+    assert serverkey, "the controller runs without CurveZMQ"
+    assert oct(os.stat(client_file).st_mode & 0o777) == "0o600"
+    ports = listening_ports(marked_processes("%s:%s" % (cluster.ws, cluster.conn["cluster_id"])))
+    assert ports, "found no listening port of the controller"
+    assert sniff(cluster, OTHER_USER, ports)["frames"] == 0
+    assert sniff(cluster, TEST_USER, ports, serverkey)["hits"] >= ENGINES * 10
+
+
+
 def test_rerun_changes_nothing(cluster):
     again = run_playbook(PLAYBOOK, cluster.vars)
     assert again.rc == 0, again.stdout[-4000:]
@@ -276,3 +366,4 @@ def test_without_slurm_the_controller_is_a_local_process():
         stopped = run_playbook(PLAYBOOK, dict(values, ipcluster_state="stopped"))
     assert stopped.rc == 0, stopped.stdout[-4000:]
     assert marked_processes("%s:ws-%s" % (ws, ws)) == []
+

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import OTHER_USER, REPO, VENV_BIN, run_as, run_playbook
+from conftest import OTHER_USER, REPO, VENV_BIN, run_as, run_playbook, tls_context
 
 WORKSPACE = "t-jupyter"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
@@ -52,7 +52,7 @@ def connection():
 
 
 def base_url(conn):
-    return "http://%s:%s/" % (conn["address"], conn["port"])
+    return "https://%s:%s/" % (conn["address"], conn["port"])
 
 
 def login_status(conn, password):
@@ -62,7 +62,8 @@ def login_status(conn, password):
             return None
 
     jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect,
+                                         urllib.request.HTTPSHandler(context=tls_context()))
     base = base_url(conn)
     opener.open(base + "login", timeout=10).read()
     xsrf = [c.value for c in jar if c.name == "_xsrf"]
@@ -103,7 +104,7 @@ def test_started_in_a_slurm_job_and_published(started):
     conn = connection()
     assert svc["launcher"] == "slurm" and svc["job_id"] == conn["job_id"]
     assert [conn["job_id"], "RUNNING"] in jobs()
-    assert svc["url"] == "http://%s:%s/" % (conn["host"], conn["port"])
+    assert svc["url"] == "https://%s:%s/" % (conn["host"], conn["port"])
     assert svc["tunnel"] == "ssh -NL {0}:127.0.0.1:{0} localhost".format(conn["port"])
     assert 64000 <= conn["port"] < 65000
     assert svc["secret_files"] == [os.path.join(ROOT, "secrets", "jupyter.password")]
@@ -118,7 +119,7 @@ def test_server_accepts_the_password_and_refuses_others(started):
     assert login_status(conn, "not-the-password") == (401, 403)
     for path in ("api/contents", "api/kernels"):
         with pytest.raises(urllib.error.HTTPError) as exc:
-            urllib.request.urlopen(base_url(conn) + path, timeout=10)
+            urllib.request.urlopen(base_url(conn) + path, timeout=10, context=tls_context())
         assert exc.value.code == 403
 
 
@@ -192,7 +193,9 @@ def test_browser_logs_in_and_sees_the_notebooks(started):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            # The browser does not know the user's CA (a user trusts it once); the certificate
+            # itself is verified by every other test of this module.
+            page = browser.new_page(viewport={"width": 1280, "height": 800}, ignore_https_errors=True)
             page.goto(base_url(conn) + "login", timeout=60000)
             page.fill("input[type=password]", read_password())
             page.click("button[type=submit], input[type=submit]")

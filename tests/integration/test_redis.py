@@ -7,6 +7,7 @@ restart, permissions, that the password is in no command line nor in the playboo
 idempotence, check mode and bad input. Teardown stops Redis and removes the prefix.
 """
 import functools
+import hashlib
 import http.server
 import json
 import os
@@ -19,39 +20,34 @@ import threading
 
 import pytest
 
-from conftest import OTHER_USER, run_as, run_playbook
+import redis
+
+from conftest import CA_CERT, OTHER_USER, redis_client, run_as, run_playbook
 
 WORKSPACE = "t-redis"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
 HOME = os.path.expanduser("~" + TEST_USER)
 ROOT = os.path.join(HOME, ".ulhpc", "workspaces", WORKSPACE)
-TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/redis_7.0.15.orig.tar.gz")
-SHA256 = "4b1dc4ee6d622a09fff9c6777191209750fb5e5a725ef78ea012d6eef4c22982"
+TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
+SHA256 = "d9bbd82eecb82f359e649a0007ad3dc1b47cc15afa626348ca86b73c4ae2c7ee"
+VERSION = "8.1.1"
 PREFIX = os.path.join(HOME, ".cache", "ulhpc-test", "redis-t-redis")
 JOB_NAME = "ws-%s-redis" % WORKSPACE
 BUILT = re.compile(r"Build Redis with make\] \**\nchanged:")
 
 
-def resp(*args):
-    out = b"*%d\r\n" % len(args)
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
-        out += b"$%d\r\n%s\r\n" % (len(data), data)
-    return out
+def client(conn, user="celery", password=None):
+    return redis_client(conn, WORKSPACE, user=user, password=password)
 
 
-def redis_session(conn, *commands):
-    """Send commands over one raw connection (like the tutorial's telnet); the reply lines."""
+def raw_session(conn, payload):
+    """What a plain-TCP client (the tutorial's telnet) gets back for `payload`."""
     with socket.create_connection((conn["address"], conn["port"]), timeout=10) as sock:
-        handle = sock.makefile("rb")
-        replies = []
-        for command in commands:
-            sock.sendall(resp(*command))
-            line = handle.readline().rstrip(b"\r\n").decode()
-            if line.startswith("$") and line != "$-1":
-                line = handle.readline().rstrip(b"\r\n").decode()
-            replies.append(line)
-        return replies
+        sock.sendall(payload)
+        try:
+            return sock.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            return b""
 
 
 def password():
@@ -75,7 +71,7 @@ def tarball_server(tmp_path_factory):
     if not os.path.exists(TARBALL):
         pytest.fail("the Redis source tarball %s is missing: run playbooks/testbed.yml" % TARBALL)
     directory = tmp_path_factory.mktemp("redis-mirror")
-    shutil.copy(TARBALL, directory / "redis-7.0.15.tar.gz")
+    shutil.copy(TARBALL, directory / os.path.basename(TARBALL))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -86,8 +82,9 @@ def tarball_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base_vars(tarball_server):
-    return {"workspace_name": WORKSPACE, "redis_source_url": tarball_server + "redis-7.0.15.tar.gz",
-            "redis_prefix": PREFIX}
+    # The file name is the table's: the role finds its checksum there.
+    return {"workspace_name": WORKSPACE, "redis_source_url": tarball_server + os.path.basename(TARBALL),
+            "redis_version": VERSION, "redis_prefix": PREFIX}
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +101,19 @@ def test_provisioned(redis_up):
     published = redis_up.workspace["services"]["redis"]
     conn = connection()
     assert published["port"] == conn["port"] and published["address"] == conn["address"]
-    assert published["secret_files"] == [os.path.join(ROOT, "secrets", "redis.password")]
+    assert published["secret_files"] == [os.path.join(ROOT, "secrets", name) for name in
+                                         ("redis.password", "redis-flower.password", "redis-admin.password")]
+    assert published["url"] == "rediss://%s:%d/0" % (conn["host"], conn["port"]) and conn["tls"] == 1
     assert published["tunnel"] == "ssh -NL {0}:{1}:{0} localhost".format(conn["port"], conn["address"])
     assert job_ids() == [str(conn["job_id"])]
 
 
 def test_built_from_source_atomically(redis_up):
-    binary = os.path.join(PREFIX, "7.0.15", "bin", "redis-server")
+    binary = os.path.join(PREFIX, VERSION, "bin", "redis-server")
     assert os.access(binary, os.X_OK)
-    assert not os.path.exists(os.path.join(PREFIX, "7.0.15.partial"))
+    assert not os.path.exists(os.path.join(PREFIX, VERSION + ".partial"))
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
-    assert "v=7.0.15" in version
+    assert "v=%s" % VERSION in version and "Valkey" in version
     leftovers = [name for name in os.listdir("/tmp") if name.startswith("ulhpc-redis-build-")
                  and os.stat(os.path.join("/tmp", name)).st_uid == os.stat(HOME).st_uid]
     assert leftovers == []
@@ -125,27 +124,62 @@ def test_auth_then_ping_on_the_job_port(redis_up):
     conn = connection()
     offset = (conn["port"] - 64000 - int(conn["job_id"]) % 1000) % 1000
     assert 64000 <= conn["port"] <= 64999 and offset < 20, conn  # job-derived, probed upward if taken
-    assert redis_session(conn, ["AUTH", password()], ["PING"]) == ["+OK", "+PONG"]
+    assert client(conn).ping() is True
 
 
-def test_ping_without_auth_is_refused(redis_up):
-    reply = redis_session(connection(), ["PING"])[0]
-    assert reply.startswith("-NOAUTH"), reply
-    assert redis_session(connection(), ["AUTH", "not-the-password"])[0].startswith("-WRONGPASS")
+def test_only_named_users_over_verified_tls(redis_up):
+    conn = connection()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        client(conn, user="celery", password="not-the-password").ping()
+    # The tutorial's AUTH <password> is the `default` user, which is off.
+    with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ResponseError)):
+        client(conn, user=None, password=password()).ping()
+    with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ResponseError)):
+        client(conn, user=None, password=None).ping()
+    # Plain TCP (the tutorial's telnet) gets no Redis answer at all.
+    assert b"PONG" not in raw_session(conn, b"PING\r\n")
+    # A client that does not trust the workspace CA refuses the server (its password unsent).
+    untrusting = redis.Redis(host=conn["address"], port=conn["port"], username="celery", password=password(),
+                             ssl=True, ssl_cert_reqs="required", socket_timeout=10)
+    with pytest.raises(redis.exceptions.ConnectionError, match="certificate verify failed"):
+        untrusting.ping()
+
+
+def test_acl_users_hold_only_their_commands(redis_up):
+    conn = connection()
+    celery = client(conn)
+    for command in (["CONFIG", "GET", "dir"], ["KEYS", "*"], ["FLUSHALL"], ["SAVE"], ["CLIENT", "LIST"],
+                    ["ACL", "LIST"], ["SHUTDOWN"], ["MODULE", "LIST"], ["SCRIPT", "FLUSH"]):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            celery.execute_command(*command)
+    assert celery.set("ulhpc-acl-probe", "1") and celery.delete("ulhpc-acl-probe") == 1
+    flower = client(conn, user="flower")
+    assert flower.llen("celery") >= 0
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        flower.execute_command("FLUSHDB")
+    admin = client(conn, user="admin")
+    assert admin.acl_whoami() == "admin"
 
 
 def test_config_and_modes(redis_up):
     conf_path = os.path.join(ROOT, "config", "redis.conf")
     with open(conf_path) as handle:
         conf = handle.read()
-    for line in ("protected-mode yes", "appendonly yes", "daemonize no",
-                 'dir "%s"' % os.path.join(ROOT, "data", "redis"), 'requirepass "%s"' % password()):
+    for line in ("protected-mode yes", "appendonly yes", "daemonize no", "user default off",
+                 'dir "%s"' % os.path.join(ROOT, "data", "redis")):
         assert line in conf.splitlines(), line
-    assert "\nport " not in conf and "\nbind " not in conf
+    assert "\nport " not in conf and "\nbind " not in conf and "requirepass" not in conf
+    # Only hashes of the passwords, never the passwords.
+    for name in ("redis.password", "redis-flower.password", "redis-admin.password"):
+        with open(os.path.join(ROOT, "secrets", name)) as handle:
+            secret = handle.read().strip()
+        assert secret not in conf and "#" + hashlib.sha256(secret.encode()).hexdigest() in conf
     assert len(password()) >= 32  # 128 bits at least (hex)
     for path, mode in ((conf_path, 0o600), (os.path.join(ROOT, "secrets", "redis.password"), 0o600),
-                       (os.path.join(ROOT, "secrets"), 0o700), (os.path.join(ROOT, "config"), 0o700)):
+                       (os.path.join(ROOT, "secrets"), 0o700), (os.path.join(ROOT, "config"), 0o700),
+                       (os.path.join(HOME, ".ulhpc", "tls", "ca.key"), 0o600)):
         assert stat.S_IMODE(os.stat(path).st_mode) == mode, path
+    assert os.path.exists(CA_CERT)
 
 
 def test_other_user_reads_nothing(redis_up):
@@ -181,12 +215,12 @@ def test_check_mode_changes_nothing(redis_up, base_vars):
 
 def test_restart_keeps_the_data(redis_up, base_vars):
     conn = connection()
-    assert redis_session(conn, ["AUTH", password()], ["SET", "ulhpc-test-key", "kept"]) == ["+OK", "+OK"]
+    assert client(conn).set("ulhpc-test-key", "kept")
     restarted = run_playbook("redis.yml", dict(base_vars, redis_state="restarted"))
     assert restarted.rc == 0, restarted.stdout[-3000:]
     new = connection()
     assert new["job_id"] != conn["job_id"]
-    assert redis_session(new, ["AUTH", password()], ["GET", "ulhpc-test-key"]) == ["+OK", "kept"]
+    assert client(new).get("ulhpc-test-key") == b"kept"
     assert job_ids() == [str(new["job_id"])]
 
 
@@ -213,7 +247,7 @@ def test_unreachable_url(redis_up, base_vars):
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
     prefix = os.path.join(HOME, ".cache", "ulhpc-test", "redis-t-redis-bad")
-    result = run_playbook("redis.yml", dict(base_vars, redis_prefix=prefix,
+    result = run_playbook("redis.yml", dict(base_vars, redis_prefix=prefix, redis_source_sha256=SHA256,
                                             redis_source_url="http://127.0.0.1:%d/redis.tar.gz" % port))
     _assert_refused(result, ["Could not fetch redis_source_url"], before)
     assert not os.path.exists(prefix)
@@ -224,7 +258,8 @@ def test_unreachable_url(redis_up, base_vars):
     ({"workspace_port_base": 80}, ["1024"]),
     ({"redis_password": ""}, ["redis_password is an empty string"]),
     ({"redis_password_bytes": 8}, ["128 bits"]),
-    ({"redis_source_url": ""}, ["redis_source_url is empty"]),
+    ({"redis_source_url": ""}, ["redis_source_url is empty", "no known download URL"]),
+    ({"redis_source_url": "/tmp/unknown-valkey.tar.gz"}, ["no known checksum", "redis_source_sha256"]),
 ])
 def test_bad_input_is_refused(redis_up, base_vars, extra, words):
     before = connection()

@@ -15,7 +15,7 @@ WORKSPACE = "t-runner"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
 HOME = os.path.expanduser("~" + TEST_USER)
 ROOT = os.path.join(HOME, ".ulhpc", "workspaces", WORKSPACE)
-TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/redis_7.0.15.orig.tar.gz")
+TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
 EXAMPLE = os.path.join(REPO, "docs", "examples", "runner_example.py")
 
 
@@ -23,7 +23,7 @@ EXAMPLE = os.path.join(REPO, "docs", "examples", "runner_example.py")
 def example_run():
     proc = run_as([os.path.join(VENV_BIN, "python"), EXAMPLE, "--workspace", WORKSPACE,
                    "--inventory", os.path.join(REPO, "inventory", "testbed"), "--limit", "workspace_hosts",
-                   "-e", "redis_source_url=" + TARBALL, "-e", "celery_flower=false"], timeout=1800)
+                   "-e", "redis_source_url=" + TARBALL, "-e", "redis_version=8.1.1", "-e", "celery_flower=false"], timeout=1800)
     yield proc
     run_playbook("teardown.yml", {"workspace_name": WORKSPACE})
 

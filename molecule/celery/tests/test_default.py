@@ -40,6 +40,7 @@ def test_celery_ini(host, root):
     assert parser["redis"]["broker_port"] == str(redis["port"])
     assert parser["redis"]["broker_hostname"] == redis["address"]
     assert parser["redis"]["broker_password"] == host.file(root + "/secrets/redis.password").content_string.strip()
+    assert parser["redis"]["broker_tls"] == "true" and parser["redis"]["broker_username"] == "celery"
 
 
 def test_worker_answers_ping(host, root):

@@ -1,7 +1,9 @@
-"""Verify the jupyter scenario: the server takes the password, and the kernel runs notebooks."""
+"""Verify the jupyter scenario: the server proves its identity (TLS) and takes the password, and
+the kernel runs notebooks."""
 import http.cookiejar
 import json
 import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,6 +13,8 @@ import pytest
 ROOT = "~/.ulhpc/workspaces/m-jupyter"
 VENV = "~/.cache/ulhpc-test/venv-jupyter"
 NOTEBOOKS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "notebooks")
+# The user's workspace CA: the server must prove it is the workspace's before a password goes.
+TLS = ssl.create_default_context(cafile=os.path.expanduser("~/.ulhpc/tls/ca.crt"))
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +32,12 @@ def opener():
             return None
 
     jar = http.cookiejar.CookieJar()
-    return jar, urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    return jar, urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect,
+                                            urllib.request.HTTPSHandler(context=TLS))
 
 
 def status_after_login(conn, password):
-    base = "http://%s:%s/" % (conn["address"], conn["port"])
+    base = "https://%s:%s/" % (conn["address"], conn["port"])
     jar, op = opener()
     op.open(base + "login", timeout=10).read()
     xsrf = next(c.value for c in jar if c.name == "_xsrf")
@@ -55,7 +60,7 @@ def test_server_accepts_the_password(conn):
 def test_server_refuses_without_or_with_a_wrong_password(conn):
     assert status_after_login(conn, "not-the-password") == 401
     with pytest.raises(urllib.error.HTTPError) as exc:
-        urllib.request.urlopen("http://%s:%s/api/contents" % (conn["address"], conn["port"]), timeout=10)
+        urllib.request.urlopen("https://%s:%s/api/contents" % (conn["address"], conn["port"]), timeout=10, context=TLS)
     assert exc.value.code == 403
 
 

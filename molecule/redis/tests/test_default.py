@@ -1,10 +1,14 @@
-"""Verify the redis scenario: AUTH then PING gives PONG, PING alone gives NOAUTH; private files."""
+"""Verify the redis scenario: over verified TLS the celery ACL user gets PONG; no user, a wrong
+password or plain TCP get nothing; private files."""
 import json
+import os
 import socket
 
 import pytest
+import redis
 
 ROOT = "~/.ulhpc/workspaces/m-redis"
+CA = os.path.expanduser("~/.ulhpc/tls/ca.crt")
 
 
 @pytest.fixture(scope="module")
@@ -16,24 +20,28 @@ def conn(host):
     return info
 
 
-def session(conn, *commands):
-    with socket.create_connection((conn["address"], conn["port"]), timeout=10) as sock:
-        handle = sock.makefile("rb")
-        replies = []
-        for command in commands:
-            payload = b"*%d\r\n" % len(command) + b"".join(
-                b"$%d\r\n%s\r\n" % (len(arg.encode()), arg.encode()) for arg in command)
-            sock.sendall(payload)
-            replies.append(handle.readline().rstrip(b"\r\n").decode())
-        return replies
+def client(conn, user, password):
+    return redis.Redis(host=conn["address"], port=conn["port"], username=user, password=password, ssl=True,
+                       ssl_ca_certs=CA, ssl_cert_reqs="required", socket_timeout=10)
 
 
 def test_auth_then_ping(conn):
-    assert session(conn, ["AUTH", conn["password"]], ["PING"]) == ["+OK", "+PONG"]
+    assert client(conn, "celery", conn["password"]).ping() is True
 
 
-def test_ping_without_auth_is_refused(conn):
-    assert session(conn, ["PING"])[0].startswith("-NOAUTH")
+def test_ping_without_the_user_or_password_is_refused(conn):
+    with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ResponseError)):
+        client(conn, None, None).ping()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        client(conn, "celery", "wrong").ping()
+    with socket.create_connection((conn["address"], conn["port"]), timeout=10) as sock:
+        sock.sendall(b"PING\r\n")
+        sock.settimeout(3)
+        try:
+            reply = sock.recv(100)
+        except (OSError, socket.timeout):
+            reply = b""
+    assert b"PONG" not in reply
 
 
 def test_private_files(host, conn):
@@ -41,7 +49,8 @@ def test_private_files(host, conn):
         assert host.file(conn["root"] + path).mode == 0o600
     assert host.file(conn["root"] + "/secrets").mode == 0o700
     conf = host.file(conn["root"] + "/config/redis.conf").content_string
-    assert "protected-mode yes" in conf and "appendonly yes" in conf
+    assert "protected-mode yes" in conf and "appendonly yes" in conf and "user default off" in conf
+    assert conn["password"] not in conf
 
 
 def test_redis_server_runs_from_the_built_prefix(host, conn):

@@ -1,12 +1,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Wait until a Redis server answers AUTH then PING; the password is read from a file.
+"""Wait until a Redis server answers AUTH <user> <password> then PING.
 
+With --cafile the connection is TLS and the server must present a certificate of that CA for
+the address: the password is sent only to a server that proved it is the workspace's.
 Standard library only (runs with the target's system Python). Prints a JSON line
 {"host", "port", "pong", "tries", "elapsed"}; exits 1 with a reason after --timeout.
 """
 import argparse
 import json
 import socket
+import ssl
 import sys
 import time
 
@@ -27,11 +30,15 @@ def read_line(sock_file):
     return line.rstrip(b"\r\n").decode(errors="replace")
 
 
-def auth_ping(host, port, password, timeout=5.0):
+def auth_ping(host, port, user, password, cafile=None, timeout=5.0):
     """'PONG' on success; raises on any error (the reply says why)."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if cafile:
+        # Verification happens in the handshake, before a byte of the password is written.
+        sock = ssl.create_default_context(cafile=cafile).wrap_socket(sock, server_hostname=host)
+    with sock:
         sock_file = sock.makefile("rb")
-        sock.sendall(command("AUTH", password) + command("PING"))
+        sock.sendall(command("AUTH", user, password) + command("PING"))
         auth = read_line(sock_file)
         if auth != "+OK":
             raise PermissionError("AUTH refused: %s" % auth)
@@ -45,7 +52,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--user", default="default")
     parser.add_argument("--password-file", required=True)
+    parser.add_argument("--cafile", default="")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
     with open(args.password_file) as handle:
@@ -56,10 +65,14 @@ def main():
     while True:
         tries += 1
         try:
-            pong = auth_ping(args.host, args.port, password)
+            pong = auth_ping(args.host, args.port, args.user, password, args.cafile or None)
             print(json.dumps({"host": args.host, "port": args.port, "pong": pong, "tries": tries,
                               "elapsed": round(time.monotonic() - start, 3)}))
             return 0
+        except ssl.SSLCertVerificationError as exc:
+            last_error = ("the server did not prove it is the workspace's Redis (TLS: %s); the password "
+                          "was not sent" % (exc.verify_message or exc))
+            break
         except PermissionError as exc:
             last_error = str(exc)
             break

@@ -84,3 +84,34 @@ def test_empty_file_is_regenerated(run, tmp_path):
 def test_directory_path_is_refused(run, tmp_path):
     result = run({"path": str(tmp_path)})
     assert result["failed"] and "is a directory" in result["msg"]
+
+
+def test_concurrent_first_runs_all_return_the_file_content(tmp_path):
+    """Real processes racing on one new path: each returns exactly what the file holds."""
+    import json
+    import subprocess
+    import sys
+
+    runner = (
+        "import json, sys\n"
+        "from ansible.module_utils import basic\n"
+        "from ansible.module_utils.testing import patch_module_args\n"
+        "from ansible_collections.ulhpc.workspace.plugins.modules import secret\n"
+        "def out(self, **kw):\n"
+        "    print(json.dumps(kw)); sys.exit(0)\n"
+        "basic.AnsibleModule.exit_json = out\n"
+        "basic.AnsibleModule.fail_json = out\n"
+        "with patch_module_args({'path': sys.argv[1]}):\n"
+        "    secret.main()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for round_no in range(15):
+        path = tmp_path / ("race%d" % round_no) / "s.password"
+        procs = [subprocess.Popen([sys.executable, "-c", runner, str(path)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(6)]
+        outputs = [proc.communicate(timeout=60) for proc in procs]
+        results = [json.loads(out) if out.strip() else {"failed": True, "stderr": err} for out, err in outputs]
+        assert all(not r.get("failed") for r in results), [r.get("stderr") or r.get("msg") for r in results]
+        assert {r["value"] for r in results} == {path.read_text()}
+        assert sum(1 for r in results if r["created"]) >= 1
+        assert [p.name for p in path.parent.iterdir()] == ["s.password"]  # no temporary file left

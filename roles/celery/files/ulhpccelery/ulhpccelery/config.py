@@ -7,13 +7,17 @@ Where the file is looked up, first match wins:
 2. ``<venv>/etc/ulhpccelery/celery.ini`` (the ``celery`` role links it to its workspace);
 3. ``~/.ulhpc/workspaces/default/config/celery.ini``.
 
-``[redis]`` holds ``broker_password``, ``broker_hostname`` and ``broker_port`` exactly as
-in the UL HPC tutorial; the broker (and result backend) URL is
-``redis://:{password}@{hostname}:{port}/0``.  ``[celery]`` holds the worker settings;
-a key missing there keeps Celery's own default.
+``[redis]`` holds ``broker_password``, ``broker_hostname`` and ``broker_port`` as in the UL HPC
+tutorial, plus ``broker_username`` (the Redis ACL user), ``broker_tls`` and ``broker_ca_file``.
+The broker (and result backend) URL is ``rediss://{username}:{password}@{hostname}:{port}/0``
+with TLS, verified against ``broker_ca_file`` for the host name: a password is only sent to
+the server that holds a certificate of the user's CA. Without ``broker_tls`` it is the
+tutorial's ``redis://...``.  ``[celery]`` holds the worker settings; a key missing there keeps
+Celery's own default.
 """
 import configparser
 import os
+import ssl
 import sys
 from urllib.parse import quote
 
@@ -49,18 +53,28 @@ def read_config(path=None):
 
 
 def broker_url(params):
-    """The tutorial's ``redis://:{password}@{hostname}:{port}/0`` (password percent-encoded)."""
+    """``redis[s]://[user]:{password}@{hostname}:{port}/0`` (user and password percent-encoded)."""
     values = dict(params)
     values["password"] = quote(values["password"], safe="")
-    return "redis://:{password}@{hostname}:{port}/0".format(**values)
+    values["username"] = quote(values.get("username") or "", safe="")
+    values["scheme"] = "rediss" if values.get("tls") else "redis"
+    return "{scheme}://{username}:{password}@{hostname}:{port}/0".format(**values)
+
+
+def tls_options(ca_file):
+    """What kombu and Celery's result backend pass to redis-py: verify the chain and the name."""
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": ca_file, "ssl_check_hostname": True}
 
 
 def celery_settings(parser):
     """Celery settings from a parsed celery.ini."""
+    tls = parser.getboolean("redis", "broker_tls", fallback=False)
     params = {
         "password": parser.get("redis", "broker_password").strip(),
         "hostname": parser.get("redis", "broker_hostname").strip(),
         "port": parser.getint("redis", "broker_port"),
+        "username": parser.get("redis", "broker_username", fallback="").strip(),
+        "tls": tls,
     }
     url = broker_url(params)
     settings = {
@@ -74,6 +88,12 @@ def celery_settings(parser):
         # worker (the playbook's smoke test does, so a backlog does not delay it).
         "worker_direct": True,
     }
+    if tls:
+        ca_file = parser.get("redis", "broker_ca_file", fallback="").strip()
+        if not ca_file:
+            raise RuntimeError("ulhpccelery: [redis] broker_tls is on but broker_ca_file is empty")
+        settings["broker_use_ssl"] = tls_options(ca_file)
+        settings["redis_backend_use_ssl"] = tls_options(ca_file)
     if parser.has_section("celery"):
         section = parser["celery"]
         if "acks_late" in section:

@@ -1,0 +1,115 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ulhpc.workspace contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: tls_ca
+short_description: Create the user's private certificate authority once
+version_added: "0.2.0"
+description:
+  - Creates, the first time, a private certificate authority for the user's workspaces, in
+    a directory of mode C(0700) with its key C(ca.key) (mode C(0600), never returned) and its
+    certificate C(ca.crt).
+  - Each workspace service's job issues its own server certificate from it for its node's
+    names and address; clients verify against C(ca.crt), so a listener that is not the
+    service (another user on the node, a stale address) cannot receive a password.
+  - An existing CA is never replaced. A key readable by others, or a half-present CA, is an
+    error that says what to do.
+  - Concurrent first runs create one CA (a lock file in the directory).
+author:
+  - ULHPC workspace developers (@ULHPC)
+requirements:
+  - the C(openssl) command (1.1.1 or later) on the target
+options:
+  path:
+    description: Directory of the CA (created with mode C(0700)).
+    type: path
+    required: true
+  common_name:
+    description: Common name of the CA certificate (shown by browsers when you trust it).
+    type: str
+    default: ulhpc.workspace CA
+  days:
+    description: Validity of the CA certificate in days.
+    type: int
+    default: 3650
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Reports whether the CA would be created; writes nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Create the user's CA once
+  ulhpc.workspace.tls_ca:
+    path: ~/.ulhpc/tls
+  register: __ca
+
+- name: Show how to trust it
+  ansible.builtin.debug:
+    msg: "{{ __ca.trust_hint }}"
+"""
+
+RETURN = r"""
+path:
+  description: Absolute path of the CA directory.
+  returned: always
+  type: str
+  sample: /home/user/.ulhpc/tls
+cert:
+  description: Path of the CA certificate (PEM), the file clients verify against.
+  returned: always
+  type: str
+  sample: /home/user/.ulhpc/tls/ca.crt
+key:
+  description: Path of the CA private key (mode 0600). Its content is never returned.
+  returned: always
+  type: str
+  sample: /home/user/.ulhpc/tls/ca.key
+created:
+  description: Whether the CA was (or in check mode would be) created by this run.
+  returned: always
+  type: bool
+  sample: false
+fingerprint_sha256:
+  description: SHA-256 fingerprint of the CA certificate; null in check mode before it exists.
+  returned: always
+  type: str
+  sample: "3A:5F:...:C2"
+trust_hint:
+  description: One line telling how to trust the CA; null in check mode before it exists.
+  returned: always
+  type: str
+  sample: "services use TLS from your workspace CA /home/user/.ulhpc/tls/ca.crt (SHA-256 3A:5F:...)"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ulhpc.workspace.plugins.module_utils._tls import TlsCa
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            common_name=dict(type="str", default="ulhpc.workspace CA"),
+            days=dict(type="int", default=3650),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params["days"] < 1:
+        module.fail_json(msg="days must be at least 1, got %d" % module.params["days"])
+    module.exit_json(**TlsCa(module).run())
+
+
+if __name__ == "__main__":
+    main()

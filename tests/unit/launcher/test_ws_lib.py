@@ -1,0 +1,183 @@
+"""The launcher's service library (roles/launcher/files/ws-lib.sh), sourced by bash.
+
+Real processes and sockets on 127.0.0.1; nothing is mocked. A "foreign" listener is a process
+outside the service's process tree, as another user's would be.
+"""
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+LIB = os.path.join(REPO, "roles", "launcher", "files", "ws-lib.sh")
+LISTEN = ("import socket, sys, time; s = socket.socket(); s.bind((sys.argv[1], int(sys.argv[2]))); "
+          "s.listen(); time.sleep(float(sys.argv[3]))")
+
+
+def bash(script, tmp_path, **env):
+    """Run `script` after sourcing the library; returns the CompletedProcess."""
+    full = dict(os.environ, WS_SERVICE="svc", WS_NAME="t", WS_LAUNCHER="local", WS_BIND_ADDRESS="127.0.0.1",
+                WS_CONN_FILE=str(tmp_path / "svc.json"), WS_RUN_DIR=str(tmp_path), WS_PORT_SPAN="50",
+                PY=sys.executable, LISTEN=LISTEN)
+    full.pop("SLURM_JOB_ID", None)
+    full.update({k: str(v) for k, v in env.items()})
+    return subprocess.run(["bash", "-c", ". %s\n%s" % (LIB, script)], capture_output=True, text=True,
+                          timeout=60, env=full, check=False)
+
+
+@pytest.fixture
+def base():
+    """A port range of 50 that nothing else on this machine uses right now."""
+    for _ in range(50):
+        start = random.randrange(20000, 30000, 50)
+        if all(_free(port) for port in range(start, start + 50)):
+            return start
+    pytest.fail("no free port range found")
+
+
+def _free(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def held(port):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def test_library_is_shellcheck_clean():
+    shellcheck = shutil.which("shellcheck") or os.path.join(os.path.dirname(sys.executable), "shellcheck")
+    proc = subprocess.run([shellcheck, "-s", "bash", LIB, os.path.join(os.path.dirname(LIB), "load-modules.sh")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_connection_file_quotes_every_value(tmp_path):
+    proc = bash('ws_write_connection address=127.0.0.1 port=64001 "note=a \\"q\\" \\\\ b\n\tc" big=12345678901234567890',
+                tmp_path, WS_SECRET_FILES='["/s/p"]')
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "svc.json").read_text())
+    assert data["port"] == 64001 and data["note"] == 'a "q" \\ b\n\tc' and data["big"] == "12345678901234567890"
+    assert data["secret_files"] == ["/s/p"] and data["service"] == "svc" and data["job_id"] is None
+    assert oct((tmp_path / "svc.json").stat().st_mode & 0o777) == "0o600"
+    bad = bash("ws_write_connection 'no-equals'", tmp_path)
+    assert bad.returncode == 1 and "not key=value" in bad.stderr
+
+
+def test_pick_port_skips_a_held_port_and_starts_at_the_job_rule(base, tmp_path):
+    seed = 4242
+    first = base + seed % 50
+    proc = bash("ws_pick_port", tmp_path, WS_PORT_BASE=base, SLURM_JOB_ID=seed)
+    assert proc.stdout.strip() == str(first)
+    sock = held(first)
+    try:
+        proc = bash("ws_pick_port", tmp_path, WS_PORT_BASE=base, SLURM_JOB_ID=seed)
+        assert proc.stdout.strip() == str(base + (seed + 1) % 50)
+    finally:
+        sock.close()
+
+
+def test_wait_ready_accepts_only_the_service_own_listener(base, tmp_path):
+    ours = bash('"$PY" -c "$LISTEN" 127.0.0.1 %d 5 & pid=$!; ws_wait_ready $pid 127.0.0.1 %d 10; echo rc=$?; kill $pid'
+                % (base, base), tmp_path)
+    assert "rc=0" in ours.stdout, ours.stderr
+    sock = held(base + 1)
+    try:
+        # The "service" cannot bind (someone else holds the port) and exits: 2, naming the port.
+        foreign = bash('"$PY" -c "$LISTEN" 127.0.0.1 %d 5 & ws_wait_ready $! 127.0.0.1 %d 10; echo rc=$?'
+                       % (base + 1, base + 1), tmp_path)
+        assert "rc=2" in foreign.stdout and "port %d on 127.0.0.1 is held by another process" % (base + 1) in foreign.stderr
+        # A live service next to a foreign listener on its port is never "ready".
+        squatted = bash('sleep 30 & pid=$!; ws_wait_ready $pid 127.0.0.1 %d 1; echo rc=$?; kill $pid' % (base + 1), tmp_path)
+        assert "rc=2" in squatted.stdout
+    finally:
+        sock.close()
+    died = bash("true & ws_wait_ready $! 127.0.0.1 %d 5; echo rc=$?" % (base + 2), tmp_path)
+    assert "rc=1" in died.stdout and "exited before it listened" in died.stderr
+
+
+def test_serve_moves_on_when_the_port_is_sniped(base, tmp_path):
+    # The first start lets a process outside the service's tree (double fork) bind the picked
+    # port just before the service does, as a neighbour watching the node would.
+    script = r'''
+tries=0
+start() {
+  tries=$((tries + 1))
+  if [ "$tries" = 1 ]; then
+    ( "$PY" -c "$LISTEN" "$WS_ADDRESS" "$WS_PORT" 20 >/dev/null 2>&1 & ) ; sleep 0.5
+  fi
+  "$PY" -c "$LISTEN" "$WS_ADDRESS" "$WS_PORT" 20 >/dev/null 2>&1 &
+  WS_PID=$!
+}
+ws_serve start; rc=$?
+echo "rc=$rc tries=$tries port=$WS_PORT"
+kill "$WS_PID"
+pkill -f "$LISTEN" 2>/dev/null
+'''
+    proc = bash(script, tmp_path, WS_PORT_BASE=base, SLURM_JOB_ID=0, WS_TIMEOUT=10)
+    assert "rc=0 tries=2" in proc.stdout, proc.stdout + proc.stderr
+    assert "port=%d" % base not in proc.stdout
+    assert "taken by another process" in proc.stderr
+
+
+def test_serve_with_a_fixed_taken_port_fails_naming_it(base, tmp_path):
+    sock = held(base)
+    try:
+        proc = bash('start() { sleep 1 & WS_PID=$!; }; ws_serve start %d; echo rc=$?' % base, tmp_path, WS_PORT_BASE=base)
+    finally:
+        sock.close()
+    assert "rc=1" in proc.stdout and "port %d on 127.0.0.1 is already in use" % base in proc.stderr
+
+
+def test_stop_pid_kills_what_ignores_term(tmp_path):
+    proc = bash("(trap '' TERM; sleep 30) & p=$!; sleep 0.3; SECONDS=0; ws_stop_pid $p 1; "
+                "kill -0 $p 2>/dev/null && echo alive; echo took=$SECONDS", tmp_path)
+    assert "alive" not in proc.stdout and "took=1" in proc.stdout and "killing it" in proc.stderr
+
+
+def test_tls_issue_gives_a_certificate_that_verifies_for_the_address(tmp_path):
+    import ssl
+    ca = tmp_path / "ca"
+    ca.mkdir()
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-out", str(ca / "ca.key")], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-new", "-key", str(ca / "ca.key"), "-days", "2", "-subj", "/CN=t",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+                    "-out", str(ca / "ca.crt")], check=True, capture_output=True)
+    proc = bash('ws_tls_issue 127.0.0.1 && echo "$WS_TLS_CERT $WS_TLS_KEY"', tmp_path,
+                WS_TLS_CA_CERT=ca / "ca.crt", WS_TLS_CA_KEY=ca / "ca.key")
+    assert proc.returncode == 0, proc.stderr
+    cert, key = proc.stdout.split()
+    assert oct(os.stat(key).st_mode & 0o777) == "0o600"
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(ca / "ca.crt"))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    import threading
+
+    def serve():
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"ok")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with client_ctx.wrap_socket(socket.create_connection(listener.getsockname()), server_hostname="127.0.0.1") as tls:
+        assert tls.recv(2) == b"ok"
+    thread.join()
+    listener.close()
+    missing = bash("ws_tls_issue 127.0.0.1", tmp_path, WS_TLS_CA_CERT="/nonexistent", WS_TLS_CA_KEY="/nonexistent")
+    assert missing.returncode == 1 and "cannot be read" in missing.stderr
