@@ -23,6 +23,7 @@ import os
 import platform
 import pwd
 import re
+import ssl
 import statistics
 import subprocess
 import sys
@@ -79,8 +80,12 @@ def login_ok(conn, password):
             return None
 
     jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
-    base = "http://%s:%s/" % (conn["address"], conn["port"])
+    handlers = [urllib.request.HTTPCookieProcessor(jar), NoRedirect]
+    scheme = "https" if conn.get("tls") == 1 else "http"
+    if scheme == "https":  # verify the server against the user's CA, as the role does
+        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=conn["ca_cert"])))
+    opener = urllib.request.build_opener(*handlers)
+    base = "%s://%s:%s/" % (scheme, conn["address"], conn["port"])
     try:
         opener.open(base + "login", timeout=5).read()
         xsrf = [c.value for c in jar if c.name == "_xsrf"][0]

@@ -3,7 +3,7 @@
 # with the machine and the date. Needs the test cluster (make testbed) and runs as root,
 # which runs the measured playbooks as the unprivileged test user.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 venv=${VENV:-.venv}
 rc=0
 for bench in benchmarks/bench_*.py; do

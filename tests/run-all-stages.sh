@@ -8,6 +8,7 @@
 # (e.g. under a 0700 home). ansible-test gets its own copy at the path shape it needs,
 # .../ansible_collections/ulhpc/workspace (playbooks must not run from such a path while
 # ansible.cfg's .collections link also points at it: ansible-core would load each role twice).
+# shellcheck disable=SC2329  # the stage_* functions are called as "stage_$stage"
 set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,8 +80,8 @@ pytest_stage() {
   "$CI_VENV/bin/pytest" -p no:cacheprovider --junitxml="$OUT/junit-$name.xml" -ra "$@"
   local rc=$?
   [ -f "$OUT/junit-$name.xml" ] && count_junit "$OUT/junit-$name.xml"
-  if [ $rc = 5 ]; then echo "($name: no tests collected)"; return 0; fi
-  return $rc
+  if [ "$rc" = 5 ]; then echo "($name: no tests collected)"; return 0; fi
+  return "$rc"
 }
 
 stage_testbed() {
@@ -92,7 +93,7 @@ stage_lint() {
   local rc=$?
   # ansible-lint leaves a copy of the collection in .ansible/; later stages must use the checkout.
   rm -rf .ansible
-  return $rc
+  return "$rc"
 }
 
 stage_sanity() {
@@ -125,11 +126,11 @@ stage_molecule() {
   echo "molecule: $passed scenarios passed, $failed failed"
   TOTAL_PASSED=$((TOTAL_PASSED + passed))
   TOTAL_FAILED=$((TOTAL_FAILED + failed))
-  return $rc
+  return "$rc"
 }
 
 stage_checkout || { echo "error: could not stage the checkout into $STAGE_DIR" >&2; exit 1; }
-cd "$STAGE_DIR"
+cd "$STAGE_DIR" || exit 1
 mkdir -p "$OUT"
 export ANSIBLE_CONFIG=$STAGE_DIR/ansible.cfg
 

@@ -212,6 +212,7 @@ def test_celery_sends_no_command_outside_its_acl(celery_up):
     celery or flower users that their ACL denied: the command lists hold what Celery, kombu and
     Flower send."""
     redis = conn("redis")
-    denied = [entry for entry in redis_client(redis, WORKSPACE, user="admin").acl_log()
+    denied = ["%s: %s (%s)" % (entry.get("username"), entry.get("object"), entry.get("reason"))
+              for entry in redis_client(redis, WORKSPACE, user="admin").acl_log()
               if entry.get("username") in ("celery", "flower")]
-    assert denied == [], denied
+    assert denied == []

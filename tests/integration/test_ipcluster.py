@@ -273,7 +273,6 @@ def test_controller_sockets_give_other_users_nothing(cluster):
     assert sniff(cluster, TEST_USER, ports, serverkey)["hits"] >= ENGINES * 10
 
 
-
 def test_rerun_changes_nothing(cluster):
     again = run_playbook(PLAYBOOK, cluster.vars)
     assert again.rc == 0, again.stdout[-4000:]
@@ -366,4 +365,3 @@ def test_without_slurm_the_controller_is_a_local_process():
         stopped = run_playbook(PLAYBOOK, dict(values, ipcluster_state="stopped"))
     assert stopped.rc == 0, stopped.stdout[-4000:]
     assert marked_processes("%s:ws-%s" % (ws, ws)) == []
-

@@ -9,6 +9,7 @@ import http.cookiejar
 import json
 import os
 import stat
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -55,8 +56,8 @@ def base_url(conn):
     return "https://%s:%s/" % (conn["address"], conn["port"])
 
 
-def login_status(conn, password):
-    """(POST /login status, GET /api/status status with the resulting cookies)."""
+def login(conn, password):
+    """(opener holding the session cookies, its _xsrf token, POST /login status)."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
@@ -73,8 +74,14 @@ def login_status(conn, password):
         post = opener.open(base + "login", data=form, timeout=10).status
     except urllib.error.HTTPError as exc:
         post = exc.code
+    return opener, xsrf[0], post
+
+
+def login_status(conn, password):
+    """(POST /login status, GET /api/status status with the resulting cookies)."""
+    opener, _xsrf, post = login(conn, password)
     try:
-        api = opener.open(base + "api/status", timeout=10).status
+        api = opener.open(base_url(conn) + "api/status", timeout=10).status
     except urllib.error.HTTPError as exc:
         api = exc.code
     return post, api
@@ -121,6 +128,33 @@ def test_server_accepts_the_password_and_refuses_others(started):
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(base_url(conn) + path, timeout=10, context=tls_context())
         assert exc.value.code == 403
+
+
+def test_kernels_use_unix_sockets_not_tcp(started):
+    """A kernel started through the server talks over the ipc transport: no TCP port that
+    another user of the node could subscribe to."""
+    conn = connection()
+    opener, xsrf, post = login(conn, read_password())
+    assert post == 302
+    base = base_url(conn)
+    request = urllib.request.Request(base + "api/kernels", data=b"{}", method="POST",
+                                     headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"})
+    kernel = json.loads(opener.open(request, timeout=60).read())
+    try:
+        runtime = os.path.join(HOME, ".local", "share", "jupyter", "runtime")
+        path = os.path.join(runtime, "kernel-%s.json" % kernel["id"])
+        for _attempt in range(100):
+            if os.path.exists(path):
+                break
+            time.sleep(0.1)
+        with open(path) as handle:
+            info = json.load(handle)
+        assert info["transport"] == "ipc", info
+        assert oct(os.stat(runtime).st_mode & 0o777) == "0o700"
+    finally:
+        delete = urllib.request.Request(base + "api/kernels/" + kernel["id"], method="DELETE",
+                                        headers={"X-XSRFToken": xsrf})
+        opener.open(delete, timeout=30).read()
 
 
 def test_password_only_hashed_and_private(started):

@@ -1,10 +1,12 @@
 """playbooks/redis.yml on the test cluster, as the unprivileged test user (workspace t-redis).
 
-The module builds Redis from the source tarball served by a loopback HTTP server into a
-fresh prefix (checksum, build, atomic install), starts it in a Slurm job and checks the
-tutorial's telnet session (AUTH then PING on the job-derived port), persistence across a
-restart, permissions, that the password is in no command line nor in the playbook output,
-idempotence, check mode and bad input. Teardown stops Redis and removes the prefix.
+The module builds Valkey from the source tarball served by a loopback HTTP server into a
+fresh prefix (checksum from the role's table, build with TLS, atomic install), starts it in a
+Slurm job and checks AUTH + PING over verified TLS as the celery ACL user on the job-derived
+port, that no other user, plain TCP or an untrusting client gets anything, the ACL users'
+command lists, persistence across a restart, permissions, that the password is in no command
+line nor in the playbook output, idempotence, check mode and bad input. Teardown stops Redis
+and removes the prefix.
 """
 import functools
 import hashlib

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # check-mpiexec.sh MPIEXEC [MODULE...]: read-only (run after load-modules.sh). Loads the
 # environment modules the way the service script does and prints where MPIEXEC resolves;
 # exits non-zero with a message if not.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # ws_load_modules NAME...: load environment modules (Lmod or Environment Modules) in the
 # current shell, sourcing their bash init first when `module` is not defined (batch jobs and
 # non-login shells often lack it). Returns 3 with a message on stderr when one cannot be loaded.

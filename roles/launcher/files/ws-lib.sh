@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # ws-lib.sh: the launcher's service library. The launcher inlines it into every service
 # script (roles/launcher/templates/launcher-service.sh.j2) after the WS_* variables, and the
 # unit tests (tests/unit/launcher/) source it directly. It defines functions only; the

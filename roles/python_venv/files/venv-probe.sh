@@ -1,13 +1,16 @@
+# shellcheck shell=bash
 # venv-probe.sh VENV INTERPRETER [MODULE...]: read-only. Loads the modules, resolves the
 # interpreter and prints, as JSON, what python_venv needs to decide whether to act.
 __venv=$1
 __interp=$2
 shift 2
 ws_load_modules "$@" || exit 3
+# shellcheck disable=SC2088  # a literal "~/" given by the user is matched here, not expanded
 case $__venv in
   "~") __venv=$HOME ;;
   "~/"*) __venv=$HOME/${__venv#"~/"} ;;
 esac
+# shellcheck disable=SC2088  # a literal "~/" given by the user is matched here, not expanded
 case $__venv in
   /*) ;;
   *) echo "error: python_venv_path must be an absolute path (or start with ~/), got '$__venv'" >&2; exit 2 ;;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # venv-sync.sh VENV INTERPRETER STATE WRAPPER [MODULE...] -- [PIP_ARG...]
 # Makes VENV match STATE (a pip requirements file whose header records the interpreter):
 # creates (or re-creates, when the interpreter changed) the virtualenv, installs the list,
@@ -15,6 +16,7 @@ while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
 done
 [ "$#" -gt 0 ] && shift
 ws_load_modules "${__mods[@]}" || exit 3
+# shellcheck disable=SC2088  # a literal "~/" given by the user is matched here, not expanded
 case $__venv in
   "~") __venv=$HOME ;;
   "~/"*) __venv=$HOME/${__venv#"~/"} ;;
@@ -54,7 +56,7 @@ if ! "$__venv/bin/python" -m pip install --disable-pip-version-check "$@" -r "$_
   echo "error: pip install into $__venv failed (see above); with no internet on this node, set python_venv_pip_args (e.g. --no-index --find-links <wheelhouse>)" >&2
   exit 8
 fi
-__names() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e 's/^[[:space:]]*\([A-Za-z0-9][A-Za-z0-9._-]*\).*/\1/' | tr 'A-Z' 'a-z' | sed -E 's/[-_.]+/-/g' | sort -u; }
+__names() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e 's/^[[:space:]]*\([A-Za-z0-9][A-Za-z0-9._-]*\).*/\1/' | tr '[:upper:]' '[:lower:]' | sed -E 's/[-_.]+/-/g' | sort -u; }
 mapfile -t __removed < <(comm -23 <(printf '%s\n' "$__old" | __names) <(printf '%s\n' "$__state" | __names))
 if [ "${#__removed[@]}" -gt 0 ]; then
   "$__venv/bin/python" -m pip uninstall --disable-pip-version-check -y "${__removed[@]}" || exit 9

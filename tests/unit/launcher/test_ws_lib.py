@@ -33,7 +33,7 @@ def bash(script, tmp_path, **env):
 @pytest.fixture
 def base():
     """A port range of 50 that nothing else on this machine uses right now."""
-    for _ in range(50):
+    for _attempt in range(50):
         start = random.randrange(20000, 30000, 50)
         if all(_free(port) for port in range(start, start + 50)):
             return start
@@ -169,7 +169,7 @@ def test_tls_issue_gives_a_certificate_that_verifies_for_the_address(tmp_path):
     import threading
 
     def serve():
-        conn, _ = listener.accept()
+        conn, _peer = listener.accept()
         with server_ctx.wrap_socket(conn, server_side=True) as tls:
             tls.sendall(b"ok")
 

@@ -38,3 +38,13 @@ def call_main(main, args, check=False, diff=False):
             main()
     json.dumps(info.value.result)  # what a module returns must serialise
     return info.value.result
+
+
+def module_runner(monkeypatch, main):
+    """call(args, check=False) -> the result of `main` for those args (exits patched)."""
+    patch_exits(monkeypatch)
+
+    def call(args, check=False):
+        return call_main(main, args, check=check)
+
+    return call

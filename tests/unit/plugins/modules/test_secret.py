@@ -6,17 +6,12 @@ import pytest
 
 from ansible_collections.ulhpc.workspace.plugins.modules import secret
 
-from module_harness import call_main, patch_exits
+from module_harness import module_runner
 
 
 @pytest.fixture
 def run(monkeypatch):
-    patch_exits(monkeypatch)
-
-    def call(args, check=False):
-        return call_main(secret.main, args, check=check)
-
-    return call
+    return module_runner(monkeypatch, secret.main)
 
 
 def mode(path):
@@ -108,7 +103,7 @@ def test_concurrent_first_runs_all_return_the_file_content(tmp_path):
     for round_no in range(15):
         path = tmp_path / ("race%d" % round_no) / "s.password"
         procs = [subprocess.Popen([sys.executable, "-c", runner, str(path)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(6)]
+                                  stderr=subprocess.PIPE, text=True, env=env) for _racer in range(6)]
         outputs = [proc.communicate(timeout=60) for proc in procs]
         results = [json.loads(out) if out.strip() else {"failed": True, "stderr": err} for out, err in outputs]
         assert all(not r.get("failed") for r in results), [r.get("stderr") or r.get("msg") for r in results]

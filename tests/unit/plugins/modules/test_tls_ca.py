@@ -7,17 +7,12 @@ import pytest
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _tls
 from ansible_collections.ulhpc.workspace.plugins.modules import tls_ca
 
-from module_harness import call_main, patch_exits
+from module_harness import module_runner
 
 
 @pytest.fixture
 def run(monkeypatch):
-    patch_exits(monkeypatch)
-
-    def call(args, check=False):
-        return call_main(tls_ca.main, args, check=check)
-
-    return call
+    return module_runner(monkeypatch, tls_ca.main)
 
 
 def mode(path):
