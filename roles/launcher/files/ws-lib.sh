@@ -26,12 +26,25 @@ ws_address() {
   if [ -n "${WS_BIND_INTERFACE:-}" ]; then
     addr=$(PATH="$PATH:/sbin:/usr/sbin" ip -4 -o addr show dev "$WS_BIND_INTERFACE" 2>/dev/null \
            | awk '{ split($4, a, "/"); print a[1]; exit }')
+    if [ -z "$addr" ] && command -v python3 >/dev/null 2>&1; then
+      # Nodes without iproute2: ask the kernel (SIOCGIFADDR) for the interface's address.
+      addr=$(python3 - "$WS_BIND_INTERFACE" 2>/dev/null <<'PY'
+import fcntl, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+req = struct.pack("256s", sys.argv[1][:15].encode())
+print(socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, req)[20:24]))
+PY
+)
+    fi
     if [ -z "$addr" ]; then
       ws_log "ERROR: no IPv4 address on interface $WS_BIND_INTERFACE of $(hostname): fix workspace_bind_interface"
       return 1
     fi
   else
     addr=$(getent ahostsv4 "$(hostname)" 2>/dev/null | awk '{ print $1; exit }')
+    if [ -z "$addr" ] && command -v python3 >/dev/null 2>&1; then
+      addr=$(python3 -c 'import socket; print(socket.gethostbyname(socket.gethostname()))' 2>/dev/null)
+    fi
     if [ -z "$addr" ]; then
       ws_log "ERROR: cannot resolve $(hostname) to an IPv4 address: set workspace_bind_address or workspace_bind_interface"
       return 1
@@ -147,6 +160,13 @@ ws_stop_pid() {
   return 0
 }
 
+# __ws_local_address ADDRESS: succeed when ADDRESS is an address of this node (the kernel's
+# local routes in /proc/net/fib_trie; when that file cannot be read, the bind decides).
+__ws_local_address() {
+  [ -r /proc/net/fib_trie ] || return 0
+  awk -v want="$1" '/32 host LOCAL/ && prev == want { found = 1 } { prev = $2 } END { exit !found }' /proc/net/fib_trie
+}
+
 # __ws_port_free ADDRESS PORT: succeed when nothing listens on ADDRESS:PORT (or a wildcard).
 __ws_port_free() {
   [ -z "$(ws_listeners "$1" "$2")" ]
@@ -178,6 +198,10 @@ ws_pick_port() {
 ws_serve() {
   local start_fn=$1 fixed=${2:-0} try rc
   WS_ADDRESS=$(ws_address) || return 1
+  if ! __ws_local_address "$WS_ADDRESS"; then
+    ws_log "ERROR: $WS_ADDRESS is not an address of $(hostname): fix workspace_bind_address or workspace_bind_interface"
+    return 1
+  fi
   for try in 1 2 3; do
     if [ "$fixed" != 0 ]; then
       WS_PORT=$fixed

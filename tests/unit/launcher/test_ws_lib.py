@@ -181,3 +181,9 @@ def test_tls_issue_gives_a_certificate_that_verifies_for_the_address(tmp_path):
     listener.close()
     missing = bash("ws_tls_issue 127.0.0.1", tmp_path, WS_TLS_CA_CERT="/nonexistent", WS_TLS_CA_KEY="/nonexistent")
     assert missing.returncode == 1 and "cannot be read" in missing.stderr
+
+
+def test_serve_refuses_an_address_that_is_not_the_node(base, tmp_path):
+    proc = bash('start() { sleep 1 & WS_PID=$!; }; ws_serve start; echo rc=$?', tmp_path,
+                WS_PORT_BASE=base, WS_BIND_ADDRESS="192.0.2.254")
+    assert "rc=1" in proc.stdout and "192.0.2.254 is not an address of" in proc.stderr
