@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import OTHER_USER, REPO, TEST_USER, as_user_argv, run_as, run_playbook
+from conftest import OTHER_USER, REPO, TEST_USER, VENV_BIN, as_user_argv, run_as, run_playbook
 
 PLAYBOOK = "ipyparallel.yml"
 ENGINES = 2
@@ -243,7 +243,8 @@ def listening_ports(pids):
 def sniff(cluster, user, ports, serverkey=None):
     marker = "ws-secret-output-%s" % os.urandom(4).hex()
     sniffer = subprocess.Popen(
-        as_user_argv([VENV_PYTHON, "-c", SNIFFER, "127.0.0.1", json.dumps(ports), "12", marker]
+        # The suite's venv (pyzmq), which both users can run; the workspace venv is private.
+        as_user_argv([os.path.join(VENV_BIN, "python"), "-c", SNIFFER, "127.0.0.1", json.dumps(ports), "12", marker]
                      + ([serverkey] if serverkey else []), user=user),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

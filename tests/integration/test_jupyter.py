@@ -296,6 +296,22 @@ def test_given_password_replaces_the_server(started):
     assert again.rc == 0 and again.changed == 0, again.stdout[-4000:]
 
 
+def test_without_tls_the_server_speaks_plain_http():
+    """workspace_tls=false (trusted nodes): http:// and the password login still works."""
+    plain = WORKSPACE + "-plain"
+    try:
+        result = run_playbook("jupyter.yml", {"workspace_name": plain, "python_venv_path": VENV, "workspace_tls": False})
+        assert result.rc == 0, result.stdout[-4000:]
+        with open(os.path.join(HOME, ".ulhpc", "workspaces", plain, "run", "jupyter.json")) as handle:
+            conn = json.load(handle)
+        assert conn["url"].startswith("http://") and conn["tls"] == 0
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen("http://%s:%s/api/contents" % (conn["address"], conn["port"]), timeout=10)
+        assert exc.value.code == 403
+    finally:
+        run_playbook("jupyter.yml", {"workspace_name": plain, "python_venv_path": VENV, "jupyter_state": "stopped"})
+
+
 BAD_WORKSPACE = "t-jupyter-bad"
 BAD_VENV = os.path.join(HOME, ".cache", "ulhpc-test", "venv-jupyter-bad")
 

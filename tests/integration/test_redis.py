@@ -273,6 +273,25 @@ def test_bad_input_is_refused(redis_up, base_vars, extra, words):
     assert os.stat(conf).st_mtime == mtime
 
 
+def test_without_tls_the_acl_users_still_guard_plain_tcp(redis_up, base_vars):
+    """workspace_tls=false (trusted nodes): plain TCP, but only the named users get in."""
+    plain = WORKSPACE + "-plain"
+    try:
+        result = run_playbook("redis.yml", dict(base_vars, workspace_name=plain, workspace_tls=False))
+        assert result.rc == 0, result.stdout[-3000:]
+        with open(os.path.join(HOME, ".ulhpc", "workspaces", plain, "run", "redis.json")) as handle:
+            conn = json.load(handle)
+        assert conn["tls"] == 0 and conn["url"].startswith("redis://")
+        with open(os.path.join(HOME, ".ulhpc", "workspaces", plain, "secrets", "redis.password")) as handle:
+            secret = handle.read().strip()
+        assert redis.Redis(host=conn["address"], port=conn["port"], username="celery", password=secret,
+                           socket_timeout=10).ping() is True
+        with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ResponseError)):
+            redis.Redis(host=conn["address"], port=conn["port"], password=secret, socket_timeout=10).ping()
+    finally:
+        run_playbook("teardown.yml", {"workspace_name": plain})
+
+
 def test_stop_saves_and_cancels(redis_up, base_vars):
     stopped = run_playbook("redis.yml", dict(base_vars, redis_state="stopped"))
     assert stopped.rc == 0, stopped.stdout[-3000:]
