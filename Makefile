@@ -49,7 +49,7 @@ demo: setup
 	  [ -z '$(REDIS_SHA256)' ] || vars="$$vars redis_source_sha256=$(REDIS_SHA256)"; \
 	  [ -z '$(REDIS_VERSION)' ] || vars="$$vars redis_version=$(REDIS_VERSION)"; \
 	else vars=$$(scripts/redis-source.sh) || exit 1; fi; \
-	echo "Redis source: $${vars:-the role's default download}"; \
+	echo "Redis source: $${vars:-the default download of the redis role}"; \
 	set -x; $(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK) $${vars:+-e "$$vars"}
 
 test:
