@@ -3,19 +3,24 @@ SHELL := /bin/bash
 PYTHON ?= /usr/bin/python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Where `make demo` gets the Redis (Valkey) source: a URL, a mirror or a local tarball path, and
-# its SHA-256 when the role's table does not know the file. Empty: a local Debian tarball if one
-# is found (scripts/redis-source.sh), else the role's default download.
+# Where `make demo` gets the Redis (Valkey) source (scripts/redis_source.py):
+#   REDIS_SOURCE   a tarball (URL or path) to use instead; REDIS_SHA256 its SHA-256 when the role's
+#                  table does not know its file name; REDIS_VERSION when its name does not say it;
+#   REDIS_FROM     auto (the cache, then upstream, then the distribution's archive), upstream or archive;
+#   DEBIAN_MIRROR  the archive's URL (default: the system's own deb entry).
 REDIS_SOURCE ?=
 REDIS_SHA256 ?=
 REDIS_VERSION ?=
+REDIS_FROM ?= auto
+DEBIAN_MIRROR ?=
 DEMO_PLAYBOOK ?= playbooks/celery.yml
 DEMO_INVENTORY ?= inventory/localhost
 
-.PHONY: help setup demo test lint sanity unit integration molecule testbed testbed-teardown bench build clean
+.PHONY: help setup setup-dev demo test lint sanity unit integration molecule testbed testbed-teardown bench build clean
 
 help:
-	@echo "make setup      create $(VENV) with the pinned tooling (requirements/dev.txt)"
+	@echo "make setup      create $(VENV) with what runs the playbooks (requirements/controller.txt)"
+	@echo "make setup-dev  add the test and lint tooling (requirements/dev.txt)"
 	@echo "make demo       provision a workspace on this host as the current user ($(DEMO_PLAYBOOK))"
 	@echo "make test       as root: test cluster + lint + sanity + unit + integration + molecule"
 	@echo "make lint | sanity | unit | integration | molecule   one stage of make test"
@@ -23,13 +28,23 @@ help:
 	@echo "make bench      run the benchmarks (results in benchmarks/results/)"
 	@echo "make build      build the collection tarball"
 
-$(BIN)/ansible-playbook: requirements/dev.txt
+# pip's own output is kept short; each step says what it does and how long it took.
+define venv_install
 	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; \
 	  else echo "error: $(PYTHON) cannot create virtualenvs: ask for the python3-venv package" >&2; exit 1; fi; fi
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements/dev.txt
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@echo "pip: installing $(1) into $(VENV) ..."; start=$$SECONDS; \
+	  $(BIN)/pip install -q --upgrade pip && $(BIN)/pip install -q -r $(1) && \
+	  echo "pip: $(1) installed in $$((SECONDS - start)) s"
+endef
+
+$(BIN)/ansible-playbook: requirements/controller.txt
+	$(call venv_install,requirements/controller.txt)
+	touch $@
+
+$(BIN)/pytest: requirements/dev.txt requirements/controller.txt
+	$(call venv_install,requirements/dev.txt)
 	touch $@
 
 # ansible.cfg's collections_path points here, so `ulhpc.workspace.*` resolves to this checkout
@@ -43,14 +58,16 @@ $(BIN)/ansible-playbook: requirements/dev.txt
 
 setup: $(BIN)/ansible-playbook .collections/ansible_collections/ulhpc/workspace
 
+setup-dev: setup $(BIN)/pytest
+
 # Runs as whoever calls it (a normal user): services are Slurm jobs when sbatch is on PATH.
+# The source script checks a given local tarball before anything starts, and prints JSON
+# extra-vars (paths with spaces survive).
 demo: setup
-	@if [ -n '$(REDIS_SOURCE)' ]; then vars='redis_source_url=$(REDIS_SOURCE)'; \
-	  [ -z '$(REDIS_SHA256)' ] || vars="$$vars redis_source_sha256=$(REDIS_SHA256)"; \
-	  [ -z '$(REDIS_VERSION)' ] || vars="$$vars redis_version=$(REDIS_VERSION)"; \
-	else vars=$$(scripts/redis-source.sh) || exit 1; fi; \
-	echo "Redis source: $${vars:-the default download of the redis role}"; \
-	set -x; $(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK) $${vars:+-e "$$vars"}
+	@vars=$$(DEBIAN_MIRROR='$(DEBIAN_MIRROR)' $(BIN)/python scripts/redis_source.py --from '$(REDIS_FROM)' \
+	    --url '$(REDIS_SOURCE)' --sha256 '$(REDIS_SHA256)' --version '$(REDIS_VERSION)') || exit 1; \
+	  echo "Redis source: $$vars"; set -x; \
+	  $(BIN)/ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_PLAYBOOK) -e "$$vars"
 
 test:
 	VENV=$(VENV) tests/run-all-stages.sh
@@ -61,7 +78,7 @@ lint unit integration molecule sanity testbed:
 testbed-teardown: setup
 	$(BIN)/ansible-playbook -i inventory/testbed playbooks/testbed_teardown.yml
 
-bench: setup
+bench: setup-dev
 	VENV=$(VENV) benchmarks/run-all.sh
 
 build: setup

@@ -33,9 +33,9 @@ TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
 WORKSPACE = "b-celery"
 TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
 BUILD_TASKS = ("Download the Redis source tarball and verify its checksum", "Unpack the verified tarball",
-               "Build Redis with make", "Install the build into a staging directory",
+               "Build Redis with make (1-3 min on 2 cores)", "Install the build into a staging directory",
                "Move the staged install into place")
-PIP_TASKS = ("Create or update the virtualenv", "Install ulhpccelery into the venv")
+PIP_TASKS = ("Create or update the virtualenv (pip, minutes on a first install)", "Install the local packages into the venv")
 
 WORKLOAD = r"""
 import json, sys, time

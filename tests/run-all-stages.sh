@@ -39,9 +39,9 @@ stage_checkout() {
   copy_checkout "$STAGE_DIR" || return 1
   make -C "$STAGE_DIR" --no-print-directory .collections/ansible_collections/ulhpc/workspace >/dev/null || return 1
   chmod -R a+rX "$STAGE_DIR"
-  if [ ! -x "$CI_VENV/bin/ansible-playbook" ] || ! cmp -s "$SRC/requirements/dev.txt" "$CI_VENV/requirements.txt"; then
-    make -C "$STAGE_DIR" --no-print-directory setup VENV="$CI_VENV" || return 1
-    cp "$SRC/requirements/dev.txt" "$CI_VENV/requirements.txt"
+  if [ ! -x "$CI_VENV/bin/pytest" ] || ! cat "$SRC"/requirements/*.txt | cmp -s - "$CI_VENV/requirements.txt"; then
+    make -C "$STAGE_DIR" --no-print-directory setup-dev VENV="$CI_VENV" || return 1
+    cat "$SRC"/requirements/*.txt >"$CI_VENV/requirements.txt"
   fi
   chmod -R a+rX "$CI_VENV"
 }

@@ -22,7 +22,7 @@ JOB_KEYS = (
     "job_id", "array_job_id", "array_task_id", "name", "user", "state", "reason",
     "nodes", "exit_code", "signal", "stdout_path", "stderr_path", "submit_time",
     "start_time", "end_time", "time_limit", "elapsed", "comment", "partition",
-    "work_dir",
+    "work_dir", "expected_start",
 )
 
 # Base job states (squeue/scontrol/sacct long names).
@@ -586,6 +586,16 @@ def _exit_from_json(value):
 # normalised job construction
 # --------------------------------------------------------------------------
 
+def _pending_times(job):
+    """A pending job has not started: the start time Slurm reports for it is the scheduler's
+    estimate (what ``squeue --start`` prints; unset until the backfill scheduler computes one),
+    kept as expected_start."""
+    if job["state"] == "PENDING":
+        job["expected_start"] = job["start_time"]
+        job["start_time"] = None
+        job["end_time"] = None
+
+
 def _blank_job():
     return dict((key, None) for key in JOB_KEYS)
 
@@ -667,9 +677,7 @@ def _json_job(raw, now=None):
     job["submit_time"] = _epoch_to_iso(raw.get("submit_time"))
     job["start_time"] = _epoch_to_iso(raw.get("start_time"))
     job["end_time"] = _epoch_to_iso(raw.get("end_time"))
-    if job["state"] == "PENDING":
-        job["start_time"] = None
-        job["end_time"] = None
+    _pending_times(job)
     limit = _num(raw.get("time_limit"))
     if limit == "INFINITE":
         job["time_limit"] = "UNLIMITED"
@@ -747,9 +755,7 @@ def parse_squeue_text(text, now=None):
         job["nodes"] = expand_hostlist(_str(row["nodes"]))
         for key in ("submit_time", "start_time", "end_time"):
             job[key] = _iso(row[key])
-        if job["state"] == "PENDING":
-            job["start_time"] = None
-            job["end_time"] = None
+        _pending_times(job)
         job["time_limit"] = _time_limit_text(row["time_limit"])
         job["partition"] = _str(row["partition"])
         job["work_dir"] = _str(row["work_dir"])
@@ -821,9 +827,7 @@ def parse_scontrol_job(text, now=None):
         job["submit_time"] = _iso(fields.get("SubmitTime"))
         job["start_time"] = _iso(fields.get("StartTime"))
         job["end_time"] = _iso(fields.get("EndTime"))
-        if job["state"] == "PENDING":
-            job["start_time"] = None
-            job["end_time"] = None
+        _pending_times(job)
         job["time_limit"] = _time_limit_text(fields.get("TimeLimit"))
         job["comment"] = _str(fields.get("Comment"))
         job["partition"] = _str(fields.get("Partition"))

@@ -163,6 +163,16 @@ options:
       - While it waits, a job that stays pending past it fails with the pending reason.
     type: int
     default: 300
+  on_timeout:
+    description:
+      - What a wait for O(state=running) does when O(timeout) passes while the job is still
+        active (pending, or running without its O(ready_file)).
+      - V(fail) fails the task with the reason. V(return) returns with RV(waiting=true) and the
+        job left as it is, so a play can report progress and call the module again (the job
+        is found again by its name and fingerprint, not resubmitted).
+    type: str
+    choices: [fail, return]
+    default: fail
   poll_interval:
     description: The longest pause in seconds between two scheduler queries while waiting.
     type: float
@@ -347,6 +357,20 @@ queries:
   returned: always
   type: int
   sample: 9
+expected_start:
+  description: >-
+    While the job is pending, the start Slurm's scheduler expects (what C(squeue --start)
+    shows); null when it has not estimated one yet or once the job has started.
+  returned: always
+  type: str
+  sample: "2026-11-24T10:30:00"
+waiting:
+  description: >-
+    True when O(on_timeout=return) and O(timeout) passed with the job still active and not
+    ready: call the module again to keep waiting.
+  returned: always
+  type: bool
+  sample: false
 waited:
   description: Seconds spent waiting.
   returned: always
@@ -406,7 +430,7 @@ class SlurmJob(object):
             "stderr_path": None, "stdout_tail": [], "stderr_tail": [], "submit_time": None,
             "start_time": None, "end_time": None, "time_limit": None, "elapsed": None,
             "time_left": None, "ready": None, "submitted": False, "cancelled": [],
-            "queries": 0, "waited": 0.0,
+            "queries": 0, "waited": 0.0, "expected_start": None, "waiting": False,
         }
 
     # ------------------------------------------------------------ validation
@@ -719,6 +743,9 @@ class SlurmJob(object):
                           "job %s (%s) was last seen %s" % (p["timeout"], res.unreachable, p["name"],
                                                             job_id, self.result["state"] or "not at all"),
                           with_tails=False)
+            if state == "running" and p["on_timeout"] == "return" and slurm.is_active(self.result["state"] or ""):
+                self.result["waiting"] = True
+                return self.result
             what = {"running": "ready" if ready_file else "running", "completed": "finished"}[state]
             msg = "%s after waiting %d s for it to be %s" % (self.describe(), p["timeout"], what)
             if ready_file and self.result["state"] == "RUNNING":
@@ -772,6 +799,7 @@ def main():
             ready_file=dict(type="path"),
             timeout=dict(type="int", default=300),
             poll_interval=dict(type="float", default=5),
+            on_timeout=dict(type="str", default="fail", choices=["fail", "return"]),
             cancel_signal=dict(type="str"),
             cancel_grace=dict(type="int", default=10),
             allow_failure=dict(type="bool", default=False),

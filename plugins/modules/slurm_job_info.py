@@ -94,6 +94,7 @@ jobs:
       work_dir: /home/alice
       array_job_id: null
       array_task_id: null
+      expected_start: null
 queries:
   description: Number of scheduler commands run.
   returned: always

@@ -75,6 +75,28 @@ def run_playbook(playbook, extravars=None, check=False, diff=False, user=TEST_US
                           stats=summary["stats"], custom_stats=summary["custom_stats"])
 
 
+# Runs a notebook with nbclient as the test user: argv = notebook, kernel name, JSON list of
+# extra kernel arguments; prints the text outputs (and a marker for each PNG image).
+NOTEBOOK_SCRIPT = r"""
+import json, sys, nbclient, nbformat
+nb = nbformat.read(sys.argv[1], as_version=4)
+nbclient.NotebookClient(nb, kernel_name=sys.argv[2], timeout=600, extra_arguments=json.loads(sys.argv[3])).execute()
+for cell in nb.cells:
+    for out in cell.get("outputs", []):
+        sys.stdout.write(out.get("text", ""))
+        if "image/png" in out.get("data", {}):
+            sys.stdout.write("[image/png]\n")
+"""
+
+
+def run_notebook(python, notebook, kernel="python3", kernel_args=(), env=None, cwd=None, timeout=900):
+    """Execute notebooks/<notebook> with `python` (which has nbclient) on `kernel`, as the test user."""
+    argv = ["env"] + (["-C", cwd] if cwd else []) + ["%s=%s" % item for item in sorted((env or {}).items())]
+    argv += [python, "-c", NOTEBOOK_SCRIPT, os.path.join(REPO, "notebooks", notebook), kernel,
+             json.dumps(list(kernel_args))]
+    return run_as(argv, timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def test_user_home():
     return pwd.getpwnam(TEST_USER).pw_dir

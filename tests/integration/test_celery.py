@@ -17,13 +17,16 @@ import urllib.request
 
 import pytest
 
-from conftest import CA_CERT, OTHER_USER, as_user_argv, redis_client, run_as, run_playbook, tls_context
+from conftest import (CA_CERT, OTHER_USER, REPO, as_user_argv, redis_client, run_as, run_notebook, run_playbook,
+                      tls_context)
 
 WORKSPACE = "t-celery"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
 HOME = os.path.expanduser("~" + TEST_USER)
 ROOT = os.path.join(HOME, ".ulhpc", "workspaces", WORKSPACE)
 VENV = os.path.join(ROOT, "venv-celery")
+# The Jupyter tests' venv (the default package list), shared to install it once.
+JUPYTER_VENV = os.path.join(HOME, ".cache", "ulhpc-test", "venv-jupyter")
 TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
 VARS = {"workspace_name": WORKSPACE, "redis_source_url": "file://" + TARBALL, "redis_version": "8.1.1",
         "celery_workers": 1, "celery_worker_cores": 1, "celery_flower": True}
@@ -216,3 +219,25 @@ def test_celery_sends_no_command_outside_its_acl(celery_up):
               for entry in redis_client(redis, WORKSPACE, user="admin").acl_log()
               if entry.get("username") in ("celery", "flower")]
     assert denied == []
+
+
+def test_the_celery_notebook_on_the_workspace_kernel_venv(celery_up, tmp_path):
+    """notebooks/celery.ipynb on the Jupyter venv's kernel (its default packages: Celery and
+    the collection's ulhpccelery): ulhpccelery finds the workspace's celery.ini through WS_ROOT,
+    as in the workspace's Jupyter server; tasks go through TLS to the workers, Flower answers."""
+    import yaml
+    with open(os.path.join(REPO, "roles", "python_venv", "defaults", "main.yml")) as handle:
+        packages = yaml.safe_load(handle)["python_venv_packages"]
+    venv = run_playbook("../molecule/python_venv/converge.yml", {
+        "python_venv_path": JUPYTER_VENV, "python_venv_interpreter": "/usr/bin/python3", "python_venv_modules": [],
+        "python_venv_packages": packages,
+        "python_venv_local_packages": [os.path.join(REPO, "roles", "celery", "files", "ulhpccelery")]})
+    assert venv.rc == 0, venv.stdout[-4000:]
+    workdir = run_as(["mktemp", "-d"], check=True).stdout.strip()  # no celery.ini here
+    proc = run_notebook(os.path.join(JUPYTER_VENV, "bin", "python"), "celery.ipynb", env={"WS_ROOT": ROOT},
+                        cwd=workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "celery.ini: %s/config/celery.ini" % ROOT in out, out
+    assert "workers: ['celery@" in out and "Flower: https://" in out, out
+    assert "add: 500 results, sum 250000" in out and "xsum(range(1000)): 499500" in out and "OK" in out, out

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import OTHER_USER, REPO, TEST_USER, VENV_BIN, as_user_argv, run_as, run_playbook
+from conftest import OTHER_USER, TEST_USER, VENV_BIN, as_user_argv, run_as, run_notebook, run_playbook
 
 PLAYBOOK = "ipyparallel.yml"
 ENGINES = 2
@@ -43,18 +43,6 @@ from ipyparallel.cluster import ClusterManager
 listed = "%s:%s" % (profile, cluster_id) in ClusterManager().load_clusters()
 print(json.dumps({"ids": rc.ids, "squares": squares, "engines": info, "listed": listed}))
 rc.close()
-"""
-
-NOTEBOOK_SCRIPT = r"""
-import sys
-import nbformat
-from nbclient import NotebookClient
-nb = nbformat.read(sys.argv[1], as_version=4)
-NotebookClient(nb, kernel_name="python3", timeout=300).execute()
-for cell in nb.cells:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream" and out.get("name") == "stdout":
-            sys.stdout.write(out["text"])
 """
 
 
@@ -170,11 +158,13 @@ def test_profile_has_managed_block(cluster):
 def test_notebooks_on_the_venv_kernel(cluster):
     notebooks = ["parallel.ipynb"] + (["mpi.ipynb"] if cluster.launcher == "mpi" else [])
     for notebook in notebooks:
-        proc = run_as(["env", "WS_NAME=" + cluster.ws, VENV_PYTHON, "-c", NOTEBOOK_SCRIPT,
-                       os.path.join(REPO, "notebooks", notebook)], timeout=300)
+        # The workspace kernel's own argument (jupyter_kernel_ipython_profile): the notebooks' bare
+        # ipp.Client() then finds the cluster through the profile's ipcontroller-client.json.
+        proc = run_notebook(VENV_PYTHON, notebook, kernel_args=["--profile=" + cluster.vars["ipcluster_profile"]],
+                            timeout=300)
         assert proc.returncode == 0, (notebook, proc.stdout[-3000:], proc.stderr[-3000:])
         out = proc.stdout
-        assert "engines: [0, 1]" in out, out
+        assert "engines: [0, 1]" in out and "profile=%s" % cluster.vars["ipcluster_profile"] in out, out
         if notebook == "mpi.ipynb":
             assert "MPI size: 2" in out, out
             assert "allreduce(rank + 1): [3, 3]" in out, out

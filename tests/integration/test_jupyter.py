@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import OTHER_USER, REPO, VENV_BIN, run_as, run_playbook, tls_context
+from conftest import OTHER_USER, REPO, VENV_BIN, run_as, run_notebook, run_playbook, tls_context
 
 WORKSPACE = "t-jupyter"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
@@ -27,19 +27,6 @@ KERNEL = "ulhpc-" + WORKSPACE
 JOB_NAME = "ws-%s-jupyter" % WORKSPACE
 VARS = {"workspace_name": WORKSPACE, "python_venv_path": VENV}
 OUTPUT = os.path.join(REPO, "tests", "output")
-
-# Runs a notebook with nbclient on a kernel, as the test user; prints the text outputs.
-RUN_NOTEBOOK = r"""
-import os, sys, nbclient, nbformat
-os.environ["WS_NAME"] = sys.argv[3]
-nb = nbformat.read(sys.argv[1], as_version=4)
-nbclient.NotebookClient(nb, kernel_name=sys.argv[2], timeout=300).execute()
-for cell in nb.cells:
-    for out in cell.get("outputs", []):
-        sys.stdout.write(out.get("text", ""))
-        if "image/png" in out.get("data", {}):
-            sys.stdout.write("[image/png]\n")
-"""
 
 
 def read_password():
@@ -180,25 +167,27 @@ def test_kernelspec_listed_with_the_module_wrapper(started):
     proc = run_as([os.path.join(VENV, "bin", "jupyter"), "kernelspec", "list", "--json"])
     spec = json.loads(proc.stdout)["kernelspecs"][KERNEL]["spec"]
     assert spec["argv"][:3] == [os.path.join(VENV, "bin", "ulhpc-python"), "-m", "ipykernel_launcher"]
+    # The workspace's IPython profile: a bare ipp.Client() looks for the cluster there.
+    assert spec["argv"][-1] == "--profile=ws-" + WORKSPACE
+    assert os.path.isdir(os.path.join(HOME, ".ipython", "profile_ws-" + WORKSPACE))
     assert spec["display_name"] == "Python (ulhpc %s)" % WORKSPACE
 
 
-def run_notebook(name):
-    proc = run_as([os.path.join(VENV_BIN, "python"), "-c", RUN_NOTEBOOK,
-                   os.path.join(REPO, "notebooks", name), KERNEL, WORKSPACE], timeout=600)
+def run_workspace_notebook(name):
+    proc = run_notebook(os.path.join(VENV_BIN, "python"), name, KERNEL, env={"WS_NAME": WORKSPACE}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc.stdout
 
 
 def test_pi_notebook_gives_pi_to_two_decimals(started):
-    out = run_notebook("monte-carlo-pi.ipynb")
+    out = run_workspace_notebook("monte-carlo-pi.ipynb")
     assert "pi ~ 3.14 " in out
     assert "[image/png]" in out  # matplotlib from the venv drew the figure
 
 
 def test_getting_started_notebook_lists_the_server(started):
     conn = connection()
-    out = run_notebook("getting-started.ipynb")
+    out = run_workspace_notebook("getting-started.ipynb")
     assert "workspace: %s -> %s" % (WORKSPACE, ROOT) in out
     assert "jupyter    %s" % conn["url"] in out
     assert "Slurm job %s" % conn["job_id"] in out
@@ -214,6 +203,9 @@ def test_notebooks_copied_into_the_root_dir(started):
     assert sorted(n for n in os.listdir(data) if n.endswith(".ipynb")) == shipped
     for name in shipped:
         assert stat.S_IMODE(os.stat(os.path.join(data, name)).st_mode) == 0o600
+        with open(os.path.join(data, name)) as handle:
+            # The copy opens on this workspace's kernel, not on a bare python3.
+            assert json.load(handle)["metadata"]["kernelspec"]["name"] == KERNEL, name
 
 
 def test_browser_logs_in_and_sees_the_notebooks(started):

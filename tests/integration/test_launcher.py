@@ -6,6 +6,7 @@ playbooks/teardown.yml; the tests talk to it over loopback.
 """
 import json
 import os
+import re
 import socket
 import time
 import urllib.request
@@ -266,3 +267,38 @@ def test_status_shows_a_pending_job_and_teardown_cancels_it():
         assert left in ("", "CANCELLED"), left
     finally:
         run_as(["scancel", job_id])
+
+
+def test_a_pending_service_job_is_never_silent_and_a_rerun_resumes_the_wait():
+    """A service job that Slurm holds back (--begin): every 30 s the play says it is pending,
+    why, and when Slurm expects to start it; at the timeout it fails saying the job stays
+    queued and how to resume or cancel; the re-run finds the same job and waits for it."""
+    workspace = WORKSPACE + "-wait"
+    extravars = {"workspace_name": workspace, "launcher_test_timeout": 35,
+                 "launcher_test_slurm": {"extra_args": ["--begin=now+50"]}}
+    try:
+        first = run_playbook(SERVICE_PLAYBOOK, extravars, verbosity=0)
+        assert first.rc != 0, first.stdout
+        flat = " ".join(first.stdout.split())
+        news = re.findall(r"web: job (\d+) \(ws-%s-web\) is PENDING, reason BeginTime, start expected by Slurm: "
+                          r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d); waited (\d+) of 35 s" % workspace, flat)
+        assert [int(w) for _job, _start, w in news] == [30], flat[-3000:]
+        job_id = news[0][0]
+        assert "The job stays in the queue. Re-run this playbook with the same settings to resume waiting" in flat
+        assert "scancel %s" % job_id in flat
+        assert active_jobs_of(workspace) == [job_id]
+        # The re-run submits nothing, even with a longer timeout (the playbook's wait is not part of
+        # the job's script): it waits for the same job, which starts at its begin time.
+        again = run_playbook(SERVICE_PLAYBOOK, dict(extravars, launcher_test_timeout=120))
+        assert again.rc == 0, again.stdout
+        assert again.workspace["services"]["web"]["job_id"] == job_id
+        assert active_jobs_of(workspace) == [job_id]
+    finally:
+        run_playbook("teardown.yml", {"workspace_name": workspace})
+
+
+def active_jobs_of(workspace):
+    proc = run_as(["squeue", "-h", "-u", os.environ.get("WS_TEST_USER", "wsuser"), "-n",
+                   "ws-%s-web" % workspace, "-o", "%i"])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()

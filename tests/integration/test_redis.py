@@ -35,7 +35,7 @@ SHA256 = "d9bbd82eecb82f359e649a0007ad3dc1b47cc15afa626348ca86b73c4ae2c7ee"
 VERSION = "8.1.1"
 PREFIX = os.path.join(HOME, ".cache", "ulhpc-test", "redis-t-redis")
 JOB_NAME = "ws-%s-redis" % WORKSPACE
-BUILT = re.compile(r"Build Redis with make\] \**\nchanged:")
+BUILT = re.compile(r"Build Redis with make \([^)]*\)\] \**\nchanged:")
 
 
 def client(conn, user="celery", password=None):

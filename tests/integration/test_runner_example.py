@@ -23,6 +23,7 @@ EXAMPLE = os.path.join(REPO, "docs", "examples", "runner_example.py")
 def example_run():
     proc = run_as([os.path.join(VENV_BIN, "python"), EXAMPLE, "--workspace", WORKSPACE,
                    "--inventory", os.path.join(REPO, "inventory", "testbed"), "--limit", "workspace_hosts",
+                   "--collections-path", os.path.join(REPO, ".collections"),
                    "-e", "redis_source_url=" + TARBALL, "-e", "redis_version=8.1.1", "-e", "celery_flower=false"], timeout=1800)
     yield proc
     run_playbook("teardown.yml", {"workspace_name": WORKSPACE})

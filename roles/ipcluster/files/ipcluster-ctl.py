@@ -195,6 +195,7 @@ def cmd_wait(args):
         "client_file": os.path.join(pdir, "security", "ipcontroller-%s-client.json" % args.cluster_id),
     }
     client.close()
+    info["default_client_file"] = link_default_client(pdir, args.cluster_id)
     if args.kv:
         words = ["engines=%d" % info["engines"], "profile_dir=" + pdir]
         if jobs:
@@ -202,6 +203,33 @@ def cmd_wait(args):
         sys.stdout.write(" ".join(words) + "\n")
         sys.exit(0)
     emit(info)
+
+
+DEFAULT_CLIENT = "ipcontroller-client.json"
+
+
+def link_default_client(pdir, cluster_id):
+    """Point the profile's ipcontroller-client.json at this cluster's file, so that a bare
+    ``ipp.Client()`` in a kernel of this profile (the workspace kernel runs with it) connects
+    to it, as in the tutorial. A regular file there is somebody else's cluster: left alone."""
+    target = "ipcontroller-%s-client.json" % cluster_id
+    link = os.path.join(pdir, "security", DEFAULT_CLIENT)
+    if os.path.islink(link) and os.readlink(link) == target:
+        return link
+    if os.path.lexists(link) and not os.path.islink(link):
+        return None
+    tmp = link + ".%d.tmp" % os.getpid()
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+    return link
+
+
+def unlink_default_client(pdir, cluster_id):
+    link = os.path.join(pdir, "security", DEFAULT_CLIENT)
+    if os.path.islink(link) and os.readlink(link) == "ipcontroller-%s-client.json" % cluster_id:
+        os.remove(link)
+        return True
+    return False
 
 
 def _alive(pid):
@@ -275,6 +303,8 @@ def cmd_stop(args):
     if has_file and os.path.isfile(cluster_file(pdir, args.cluster_id)):
         os.remove(cluster_file(pdir, args.cluster_id))
         changed = True
+    if not args.check and unlink_default_client(pdir, args.cluster_id):
+        actions.append("removed " + DEFAULT_CLIENT)
     deadline = time.time() + args.timeout
     grace = time.time() + min(20, args.timeout / 2.0)
     signalled = set()

@@ -6,7 +6,9 @@
 #     every run would change the config and restart the server), mode 0600;
 #   - the kernelspec argv[3] (display name argv[4]) through `ipykernel install --user`, its
 #     command then pointed at argv[5], the wrapper that loads the venv's environment modules;
-#   - the notebooks directory argv[6] (mode 0700), listing the notebooks already there.
+#   - the notebooks directory argv[6] (mode 0700), listing the notebooks already there;
+#   - the IPython profile argv[8] that the kernel runs with (created when missing): a bare
+#     `ipp.Client()` in the kernel looks for its cluster in the kernel's profile.
 # argv[7] is "apply", or "check" to only report. Prints JSON, never the password.
 import json
 import os
@@ -14,11 +16,13 @@ import re
 import subprocess
 import sys
 
+from IPython.core.profiledir import ProfileDir, ProfileDirError
+from IPython.paths import get_ipython_dir
 from ipykernel.kernelspec import get_kernel_dict
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.auth import passwd, passwd_check
 
-config_path, config_text, kernel_name, display_name, wrapper, notebooks_dir, mode = sys.argv[1:8]
+config_path, config_text, kernel_name, display_name, wrapper, notebooks_dir, mode, profile = sys.argv[1:9]
 apply = mode == "apply"
 password = sys.stdin.read()
 changed = []
@@ -55,6 +59,7 @@ if old != text or os.stat(config_path).st_mode & 0o777 != 0o600:
 
 want = get_kernel_dict()
 want["argv"][0] = wrapper
+want["argv"].append("--profile=" + profile)
 want["display_name"] = display_name
 kernel_json = os.path.join(jupyter_data_dir(), "kernels", kernel_name, "kernel.json")
 try:
@@ -67,6 +72,13 @@ if have != want:
         subprocess.check_call([sys.executable, "-m", "ipykernel", "install", "--user", "--name", kernel_name,
                                "--display-name", display_name], stdout=sys.stderr)
         write(kernel_json, json.dumps(want, indent=1) + "\n", 0o644)
+
+try:
+    ProfileDir.find_profile_dir_by_name(get_ipython_dir(), profile)
+except ProfileDirError:
+    changed.append("ipython profile")
+    if apply:
+        ProfileDir.create_profile_dir_by_name(get_ipython_dir(), profile)
 
 notebooks_dir = os.path.expanduser(notebooks_dir)
 exists = os.path.isdir(notebooks_dir)

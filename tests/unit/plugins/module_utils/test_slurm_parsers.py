@@ -398,3 +398,20 @@ def test_public_job_has_documented_keys():
     public = slurm.public_job(job)
     assert set(public) == set(slurm.JOB_KEYS) | {"time_left"}
     json.dumps(public)
+
+
+def test_pending_jobs_keep_the_expected_start_of_squeue_start():
+    """A pending job's start time is the scheduler's estimate (squeue --start): kept as
+    expected_start, never as a start; unset (0, N/A) stays unknown; started jobs have none."""
+    by_id = dict((j["job_id"], j) for j in slurm.parse_squeue_json(fixture("squeue-22.05.json")))
+    assert by_id["6"]["state"] == "PENDING" and by_id["6"]["reason"] == "BeginTime"
+    assert by_id["6"]["expected_start"] == time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(1795514936))
+    assert by_id["6"]["start_time"] is None and by_id["6"]["end_time"] is None
+    assert by_id["7"]["state"] == "RUNNING" and by_id["7"]["expected_start"] is None
+    by_id = dict((j["job_id"], j) for j in slurm.parse_squeue_json(fixture("squeue-21.08.json")))
+    assert by_id["2345002"]["state"] == "PENDING" and by_id["2345002"]["expected_start"] is None
+    text = dict((j["job_id"], j) for j in slurm.parse_squeue_text(fixture("squeue-text-22.05.txt")))
+    assert text["6"]["expected_start"] == "2026-11-24T10:08:56" and text["6"]["start_time"] is None
+    pending = slurm.parse_scontrol_job(fixture("scontrol-22.05-pending.txt"))[0]
+    assert pending["expected_start"] == "2026-11-24T10:08:56" and pending["start_time"] is None
+    assert "expected_start" in slurm.public_job(pending)

@@ -1,5 +1,6 @@
 """slurm_job with a mocked run_command: exact argv, decisions, messages."""
 import json
+import time
 import os
 
 import pytest
@@ -180,6 +181,32 @@ def test_pending_past_timeout_reports_reason(run_module, tmp_path, clock):
                                              "poll_interval": 1}, steps)
     assert result["failed"] and result["state"] == "PENDING" and result["reason"] == "Resources"
     assert "is PENDING, reason: Resources" in result["msg"] and "3 s" in result["msg"]
+
+
+def test_on_timeout_return_leaves_the_pending_job_and_says_so(run_module, tmp_path, clock):
+    """on_timeout=return: the wait ends without failing, the job is neither cancelled nor
+    resubmitted, and the caller gets the reason and the scheduler's expected start."""
+    fp = fp_of(tmp_path)
+    pending = {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "reason": "BeginTime",
+                                                  "start": 1795514936}), "sticky": True}
+    steps = [VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp), pending]
+    result, runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running", "timeout": 3,
+                                            "poll_interval": 1, "on_timeout": "return"}, steps)
+    assert not result.get("failed") and result["waiting"] is True and result["changed"]
+    assert result["state"] == "PENDING" and result["reason"] == "BeginTime"
+    assert result["expected_start"] == time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(1795514936))
+    assert result["waited"] >= 3
+    assert not any("scancel" in argv[0] for argv, _kw in runner.calls)
+
+
+def test_on_timeout_return_still_fails_a_job_that_ended(run_module, tmp_path, clock):
+    fp = fp_of(tmp_path)
+    failed = {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "FAILED",
+                                                 "exit_code": 256, "reason": "NonZeroExitCode"})}
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "state": "running", "timeout": 3,
+                                             "ready_file": str(tmp_path / "r.json"), "on_timeout": "return"},
+                                 [VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp), failed])
+    assert result["failed"] and result["waiting"] is False and "it ended before writing" in result["msg"]
 
 
 def test_running_waits_for_ready_file(run_module, tmp_path, clock):

@@ -3,9 +3,11 @@
 
 Where the file is looked up, first match wins:
 
-1. the ``ULHPCCELERY_CONFIG`` environment variable;
-2. ``<venv>/etc/ulhpccelery/celery.ini`` (the ``celery`` role links it to its workspace);
-3. ``~/.ulhpc/workspaces/default/config/celery.ini``.
+1. the ``ULHPCCELERY_CONFIG`` environment variable (the workers' and Flower's jobs set it);
+2. ``./celery.ini``, in the current directory, as the UL HPC tutorial reads it;
+3. ``$WS_ROOT/config/celery.ini`` (a Jupyter server of the workspace sets ``WS_ROOT``);
+4. ``<venv>/etc/ulhpccelery/celery.ini`` (the ``celery`` role links it to its workspace);
+5. ``~/.ulhpc/workspaces/default/config/celery.ini``.
 
 ``[redis]`` holds ``broker_password``, ``broker_hostname`` and ``broker_port`` as in the UL HPC
 tutorial, plus ``broker_username`` (the Redis ACL user), ``broker_tls`` and ``broker_ca_file``.
@@ -30,9 +32,13 @@ def config_path():
     env = os.environ.get(ENV_VAR)
     if env:
         return os.path.expanduser(env)
-    in_venv = os.path.join(sys.prefix, "etc", "ulhpccelery", "celery.ini")
-    if os.path.exists(in_venv):
-        return in_venv
+    candidates = [os.path.abspath("celery.ini")]
+    if os.environ.get("WS_ROOT"):
+        candidates.append(os.path.join(os.environ["WS_ROOT"], "config", "celery.ini"))
+    candidates.append(os.path.join(sys.prefix, "etc", "ulhpccelery", "celery.ini"))
+    for path in candidates:
+        if os.path.exists(path):
+            return path
     return os.path.expanduser(DEFAULT_PATH)
 
 
