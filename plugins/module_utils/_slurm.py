@@ -970,9 +970,3 @@ def public_job(job, now=None):
     if job.get("tasks") is not None:
         result["tasks"] = job["tasks"]
     return result
-
-
-def tail_lines(text, lines=20):
-    if not text:
-        return []
-    return text.splitlines()[-lines:]

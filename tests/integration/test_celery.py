@@ -210,18 +210,7 @@ def test_zero_cores_is_refused(celery_up):
     assert os.stat(os.path.join(ROOT, "config", "celery.ini")).st_mtime == ini_mtime
 
 
-def test_celery_sends_no_command_outside_its_acl(celery_up):
-    """ACL LOG of the workspace's Redis after every test above (kept last) lists no command of the
-    celery or flower users that their ACL denied: the command lists hold what Celery, kombu and
-    Flower send."""
-    redis = conn("redis")
-    denied = ["%s: %s (%s)" % (entry.get("username"), entry.get("object"), entry.get("reason"))
-              for entry in redis_client(redis, WORKSPACE, user="admin").acl_log()
-              if entry.get("username") in ("celery", "flower")]
-    assert denied == []
-
-
-def test_the_celery_notebook_on_the_workspace_kernel_venv(celery_up, tmp_path):
+def test_the_celery_notebook_on_the_workspace_kernel_venv(celery_up):
     """notebooks/celery.ipynb on the Jupyter venv's kernel (its default packages: Celery and
     the collection's ulhpccelery): ulhpccelery finds the workspace's celery.ini through WS_ROOT,
     as in the workspace's Jupyter server; tasks go through TLS to the workers, Flower answers."""
@@ -239,5 +228,16 @@ def test_the_celery_notebook_on_the_workspace_kernel_venv(celery_up, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "celery.ini: %s/config/celery.ini" % ROOT in out, out
-    assert "workers: ['celery@" in out and "Flower: https://" in out, out
+    assert "workers: ['celery-worker-1@" in out and "Flower: https://" in out, out
     assert "add: 500 results, sum 250000" in out and "xsum(range(1000)): 499500" in out and "OK" in out, out
+
+
+def test_celery_sends_no_command_outside_its_acl(celery_up):
+    """ACL LOG of the workspace's Redis after every test above (kept last) lists no command of the
+    celery or flower users that their ACL denied: the command lists hold what Celery, kombu and
+    Flower send."""
+    redis = conn("redis")
+    denied = ["%s: %s (%s)" % (entry.get("username"), entry.get("object"), entry.get("reason"))
+              for entry in redis_client(redis, WORKSPACE, user="admin").acl_log()
+              if entry.get("username") in ("celery", "flower")]
+    assert denied == []

@@ -128,6 +128,10 @@ def test_first_demo_works_offline_from_the_archive(demo):
     assert "reading the signed index of http://127.0.0.1:%d trixie" % PORT in log
     assert '"redis_version": "8.1.1"' in log
     assert "pip: requirements/controller.txt installed in" in log
+    # The long steps say how long they took (the YAML callback may fold the lines).
+    flat = " ".join(log.split())
+    assert re.search(r"Redis 8\.1\.1 built in \d+:\d\d:\d\d \(h:mm:ss\) with make -j\d+", flat), log[-6000:]
+    assert re.search(r"venv-celery is up to date: pip took \d+:\d\d:\d\d", flat), log[-6000:]
     # The playbook's own smoke test sent a task through Redis to a worker and got 42 back.
     assert "Run one task through the workers (smoke test)" in log
     result = recap(log)

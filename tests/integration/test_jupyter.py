@@ -167,6 +167,10 @@ def test_kernelspec_listed_with_the_module_wrapper(started):
     proc = run_as([os.path.join(VENV, "bin", "jupyter"), "kernelspec", "list", "--json"])
     spec = json.loads(proc.stdout)["kernelspecs"][KERNEL]["spec"]
     assert spec["argv"][:3] == [os.path.join(VENV, "bin", "ulhpc-python"), "-m", "ipykernel_launcher"]
+    # Celery and the tutorial's package are importable from the kernel (python_venv_local_packages).
+    proc = run_as([os.path.join(VENV, "bin", "python"), "-c",
+                   "import celery, ulhpccelery.celery, ulhpccelery.tasks; print(celery.__version__)"])
+    assert proc.returncode == 0 and proc.stdout.strip() == "5.7.0", proc.stderr
     # The workspace's IPython profile: a bare ipp.Client() looks for the cluster there.
     assert spec["argv"][-1] == "--profile=ws-" + WORKSPACE
     assert os.path.isdir(os.path.join(HOME, ".ipython", "profile_ws-" + WORKSPACE))

@@ -7,8 +7,9 @@ offline from a wheelhouse, and refused (nothing created) for a bad interpreter o
 import os
 
 import pytest
+import yaml
 
-from conftest import run_as, run_playbook
+from conftest import REPO, run_as, run_playbook
 
 CONVERGE = "../molecule/python_venv/converge.yml"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
@@ -17,6 +18,8 @@ CACHE = os.path.join(HOME, ".cache", "ulhpc-test")
 VENV = os.path.join(CACHE, "venv-t-python-venv")
 WHEELS = os.path.join(CACHE, "wheelhouse-t-python-venv")
 REQ = os.path.join(VENV, "ulhpc-requirements.txt")
+with open(os.path.join(REPO, "roles", "python_venv", "defaults", "main.yml")) as _defaults:
+    DEFAULT_PACKAGES = yaml.safe_load(_defaults)["python_venv_packages"]
 SHOW = ("import importlib.metadata as md, os, sys; "
         "print(sys.prefix, os.environ.get('LOADEDMODULES', '-'), "
         "' '.join(sorted(d.metadata['Name'].lower() for d in md.distributions())))")
@@ -127,8 +130,7 @@ BAD = os.path.join(CACHE, "venv-t-python-venv-bad")
      "environment module 'lang/NoSuchPython/9.9' cannot be loaded"),
     ({"python_venv_path": "relative/venv"}, "python_venv_path must be an absolute path"),
     # The default pins need Python >= 3.11 (simulated with a higher minimum than the 3.11 here).
-    ({"python_venv_packages": ["jupyter==1.1.1", "matplotlib==3.11.2", "ipyparallel==9.2.0", "mpi4py==4.1.2",
-                               "ipykernel==7.4.0"], "__python_venv_default_packages_min_python": "99.0"},
+    ({"python_venv_packages": DEFAULT_PACKAGES, "__python_venv_default_packages_min_python": "99.0"},
      "the default python_venv_packages are pinned for Python >= 99.0, but python3 is Python 3.11"),
     ({"python_venv_packages": ["--index-url=http://example.invalid/"]},
      "packages must be pip requirement specifiers"),

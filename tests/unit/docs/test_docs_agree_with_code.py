@@ -51,3 +51,23 @@ def test_readme_shows_the_tested_runner_example():
     function = example[example.index("def provision("):example.index("\n\n\ndef main")]
     with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
         assert function in handle.read()
+
+
+def test_readme_tables_render_ansible_markup_as_markdown():
+    sys.path.insert(0, os.path.join(REPO, "docs"))
+    try:
+        from render_role_variables import markdown
+    finally:
+        sys.path.pop(0)
+    assert markdown("Empty means C(Python (ulhpc <name>)); see O(x=y) and V(false).") == \
+        "Empty means `Python (ulhpc <name>)`; see `x=y` and `false`."
+    assert markdown("Like O(ulhpc.workspace.ipcluster#role:main:ipcluster_profile), I(once), B(never).") == \
+        "Like `ipcluster_profile`, *once*, **never**."
+    assert markdown("L(the docs,https://example.org/a) or U(https://example.org/b); RV(ready) of M(ns.c.m)") == \
+        "[the docs](https://example.org/a) or <https://example.org/b>; `ready` of `ns.c.m`"
+    assert markdown("ipp.Client() and ABC(x) stay") == "ipp.Client() and ABC(x) stay"
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    tables = readme[readme.index("<!-- ROLE-VARIABLES"):readme.index("<!-- /ROLE-VARIABLES -->")]
+    for marker in ("C(", "O(", "V(", "I("):
+        assert " " + marker not in tables and "(" + marker not in tables, marker
