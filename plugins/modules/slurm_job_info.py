@@ -171,6 +171,12 @@ def main():
         if not str(job_id).partition("_")[0].isdigit():
             module.fail_json(msg="invalid job id %r: expected digits (or an array id such as 123_4)"
                              % job_id)
+    # A misspelt state would filter every job out and look like "no such job".
+    known = slurm.ACTIVE_STATES | slurm.FINISHED_STATES | frozenset(slurm.STATE_CODES.values())
+    for word in module.params["state"] or []:
+        if word.strip().lower() not in ("active", "finished") and slurm.normalize_state(word.strip()) not in known:
+            module.fail_json(msg="unknown job state %r: use active, finished, a Slurm state such as PENDING or "
+                                 "RUNNING, or its code such as PD or R" % word)
     info = SlurmJobInfo(module)
     try:
         module.exit_json(**info.run())

@@ -136,6 +136,7 @@ BAD = os.path.join(CACHE, "venv-t-python-venv-bad")
      "packages must be pip requirement specifiers"),
 ])
 def test_bad_input_fails_clearly_and_creates_nothing(extra, message):
+    run_as(["rm", "-rf", BAD], check=True)  # nothing left by an earlier run may pass for "created nothing"
     result = run_playbook(CONVERGE, dict({"python_venv_path": BAD}, **extra))
     assert result.rc != 0
     assert message in " ".join(result.stdout.split()), result.stdout[-4000:]

@@ -56,6 +56,9 @@ def test_bad_input(run_module):
     assert result["failed"] and "invalid job id" in result["msg"] and runner.calls == []
     result, runner = run_module(slurm_job_info, {"user": "bob", "all_users": True}, [])
     assert result["failed"] and "mutually exclusive" in result["msg"]
+    # A misspelt state is an error before any query, not an empty list.
+    result, runner = run_module(slurm_job_info, {"state": ["RUNNING", "not_a_state"]}, [])
+    assert result["failed"] and "unknown job state 'not_a_state'" in result["msg"] and runner.calls == []
 
 
 def test_unreachable(run_module):
