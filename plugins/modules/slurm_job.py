@@ -86,6 +86,10 @@ options:
   qos:
     description: C(sbatch --qos).
     type: str
+  reservation:
+    description: C(sbatch --reservation), for example a training session's reservation.
+    type: str
+    version_added: 0.2.0
   time:
     description:
       - Time limit (C(sbatch --time)) in a Slurm format - C(MM), C(MM:SS), C(HH:MM:SS), C(D-HH),
@@ -106,6 +110,10 @@ options:
   gres:
     description: C(sbatch --gres), for example C(gpu:1).
     type: str
+  gpus:
+    description: C(sbatch --gpus), for example C(1) or C(volta:2).
+    type: str
+    version_added: 0.2.0
   constraint:
     description: C(sbatch --constraint).
     type: str
@@ -384,26 +392,13 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as options_table
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import (
     SlurmClient, SlurmCommandError, SlurmUnreachable, read_ready_file, read_tail)
 
-SIGNAL_RE = re.compile(r"^(?:[RB]{1,2}:)?(?:SIG)?[A-Z0-9]+(?:@\d+)?$", re.I)
 CANCEL_SIGNAL_RE = re.compile(r"^(?:SIG)?[A-Z0-9]+$", re.I)
-MEM_RE = re.compile(r"^\d+[KMGT]?B?$", re.I)
-ARRAY_RE = re.compile(r"^[0-9][0-9,:%-]*$")
-NODES_RE = re.compile(r"^\d+(?:-\d+)?$")
-MANAGED_ARGS = ("-J", "--job-name", "--comment", "--parsable")
-
-# The sbatch options that are part of the fingerprint (and of the argv).
-OPTION_FLAGS = (
-    ("partition", "--partition"), ("account", "--account"), ("qos", "--qos"),
-    ("time", "--time"), ("nodes", "--nodes"), ("ntasks", "--ntasks"),
-    ("cpus_per_task", "--cpus-per-task"), ("mem", "--mem"), ("gres", "--gres"),
-    ("constraint", "--constraint"), ("output", "--output"), ("error", "--error"),
-    ("signal", "--signal"), ("dependency", "--dependency"), ("array", "--array"),
-)
-FINGERPRINT_KEYS = tuple(k for k, _f in OPTION_FLAGS) + (
-    "exclusive", "chdir", "comment", "environment", "extra_args")
+# The options' table (_slurm_options.OPTIONS) also gives the argv, the fingerprint and the spec.
+FINGERPRINT_KEYS = tuple(option.key for option in options_table.OPTIONS) + options_table.FINGERPRINT_EXTRA
 
 
 def all_gone(jobs):
@@ -453,19 +448,14 @@ class SlurmJob(object):
         for key in ("ntasks", "cpus_per_task"):
             if p[key] is not None and p[key] < 1:
                 raise SlurmJobError("%s must be >= 1, got %d" % (key, p[key]))
-        checks = (("signal", SIGNAL_RE, "[{R|B}:]SIG[@seconds], e.g. B:TERM@60"),
-                  ("cancel_signal", CANCEL_SIGNAL_RE, "a signal name or number, e.g. TERM"),
-                  ("mem", MEM_RE, "a size such as 4G or 4000M"),
-                  ("array", ARRAY_RE, "indexes such as 1-10, 1,3,5 or 0-15%4"),
-                  ("nodes", NODES_RE, "a count or a range such as 1 or 2-4"))
-        for key, regex, what in checks:
-            if p[key] is not None and not regex.match(str(p[key])):
-                raise SlurmJobError("invalid %s %r: expected %s" % (key, p[key], what))
-        for arg in p["extra_args"]:
-            head = arg.split("=", 1)[0]
-            if head in MANAGED_ARGS:
-                raise SlurmJobError("extra_args must not contain %s: the module sets the job name, "
-                                    "comment and output format itself" % head)
+        if p["cancel_signal"] is not None and not CANCEL_SIGNAL_RE.match(p["cancel_signal"]):
+            raise SlurmJobError("invalid cancel_signal %r: expected a signal name or number, e.g. TERM"
+                                % p["cancel_signal"])
+        checked = [key for key in options_table.PLACEMENT_KEYS + ("signal", "array")
+                   if key not in ("time", "ntasks", "cpus_per_task")]
+        errors = options_table.value_errors(p, checked)
+        if errors:
+            raise SlurmJobError(errors[0])
         for key, value in p["environment"].items():
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)):
                 raise SlurmJobError("environment: invalid variable name %r" % key)
@@ -485,7 +475,7 @@ class SlurmJob(object):
         opts = dict((key, self.p[key]) for key in FINGERPRINT_KEYS)
         opts["chdir"] = self.chdir()
         opts["environment"] = dict((str(k), str(v)) for k, v in self.p["environment"].items())
-        return opts
+        return options_table.fingerprint_options(opts)
 
     def script_text(self):
         if self.p["script"] is not None:
@@ -498,12 +488,7 @@ class SlurmJob(object):
         argv = [self.client.bin("sbatch"), "--parsable", "--job-name=" + p["name"],
                 "--comment=" + slurm.make_comment(fp, p["comment"]), "--chdir=" + self.chdir(),
                 "--export=ALL"]
-        for key, flag in OPTION_FLAGS:
-            if p[key] is not None and p[key] != "":
-                argv.append("%s=%s" % (flag, p[key]))
-        if p["exclusive"]:
-            argv.append("--exclusive")
-        argv.extend(p["extra_args"])
+        argv.extend(options_table.sbatch_args(p))
         if p["script"] is not None:
             argv.append(p["script"])
         return argv
@@ -769,41 +754,27 @@ class SlurmJob(object):
 
 
 def main():
+    # The sbatch options come from the table; these are the module's own.
+    spec = options_table.argument_spec()
+    spec.update(
+        name=dict(type="str", required=True),
+        script=dict(type="path"),
+        content=dict(type="str"),
+        state=dict(type="str", default="present", choices=["present", "running", "completed", "absent"]),
+        replace=dict(type="bool", default=False),
+        chdir=dict(type="path"),
+        comment=dict(type="str"),
+        environment=dict(type="dict", default={}),
+        ready_file=dict(type="path"),
+        timeout=dict(type="int", default=300),
+        poll_interval=dict(type="float", default=5),
+        on_timeout=dict(type="str", default="fail", choices=["fail", "return"]),
+        cancel_signal=dict(type="str"),
+        cancel_grace=dict(type="int", default=10),
+        allow_failure=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            script=dict(type="path"),
-            content=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "running", "completed", "absent"]),
-            replace=dict(type="bool", default=False),
-            partition=dict(type="str"),
-            account=dict(type="str"),
-            qos=dict(type="str"),
-            time=dict(type="str"),
-            nodes=dict(type="str"),
-            ntasks=dict(type="int"),
-            cpus_per_task=dict(type="int"),
-            mem=dict(type="str"),
-            gres=dict(type="str"),
-            constraint=dict(type="str"),
-            exclusive=dict(type="bool", default=False),
-            output=dict(type="str"),
-            error=dict(type="str"),
-            chdir=dict(type="path"),
-            signal=dict(type="str"),
-            dependency=dict(type="str"),
-            array=dict(type="str"),
-            comment=dict(type="str"),
-            environment=dict(type="dict", default={}),
-            extra_args=dict(type="list", elements="str", default=[]),
-            ready_file=dict(type="path"),
-            timeout=dict(type="int", default=300),
-            poll_interval=dict(type="float", default=5),
-            on_timeout=dict(type="str", default="fail", choices=["fail", "return"]),
-            cancel_signal=dict(type="str"),
-            cancel_grace=dict(type="int", default=10),
-            allow_failure=dict(type="bool", default=False),
-        ),
+        argument_spec=spec,
         mutually_exclusive=[("script", "content")],
         required_if=[
             ("state", "present", ("script", "content"), True),

@@ -302,3 +302,47 @@ def active_jobs_of(workspace):
                    "ws-%s-web" % workspace, "-o", "%i"])
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.split()
+
+
+def login_env_with_module(module):
+    """The variables `module load` adds to a login shell of the test user (PATH aside)."""
+    dump = "env -0; printf '\\0--\\0'; module load %s >/dev/null 2>&1 && env -0" % module
+    proc = run_as(["bash", "-lc", dump])
+    before, _sep, after = proc.stdout.partition("\0--\0")
+    parse = lambda text: dict(item.split("=", 1) for item in text.split("\0") if "=" in item)  # noqa: E731
+    base, loaded = parse(before), parse(after)
+    env = dict((k, v) for k, v in loaded.items() if base.get(k) != v and k not in ("PATH", "_", "SHLVL"))
+    assert module in env.get("LOADEDMODULES", "").split(":"), proc.stderr
+    return env
+
+
+def test_workspace_slurm_settings_reach_every_job_and_module_purge_clears_the_shell():
+    """workspace_slurm applies to a service that does not override it (walltime, extra sbatch
+    arguments); workspace_module_purge keeps the modules of the shell that ran the playbook
+    (sbatch exports its environment) out of the service."""
+    workspace = WORKSPACE + "-site"
+    module_env = login_env_with_module("lang/Python/3.11")
+    base = {"workspace_name": workspace, "launcher_test_slurm": {},
+            "workspace_slurm": {"time": "00:08:00", "extra_args": ["--nice=7"]}}
+    conn_file = os.path.join(HOME, ".ulhpc", "workspaces", workspace, "run", "web.json")
+    try:
+        kept = run_playbook(SERVICE_PLAYBOOK, base, extra_env=module_env)
+        assert kept.rc == 0, kept.stdout
+        job_id = kept.workspace["services"]["web"]["job_id"]
+        show = run_as(["scontrol", "show", "job", str(job_id)]).stdout
+        assert "TimeLimit=00:08:00" in show and "Nice=7" in show, show
+        with open(conn_file) as handle:
+            assert "lang/Python/3.11" in json.load(handle)["modules"].split(":")
+        purged = run_playbook(SERVICE_PLAYBOOK, dict(base, workspace_module_purge=True), extra_env=module_env)
+        assert purged.rc == 0, purged.stdout
+        assert purged.workspace["services"]["web"]["job_id"] != job_id  # the script changed: replaced
+        with open(conn_file) as handle:
+            assert json.load(handle)["modules"] == ""
+        bad = run_playbook(SERVICE_PLAYBOOK, dict(base, workspace_slurm={"partiton": "batch", "mem": "lots"}))
+        assert bad.rc != 0
+        flat = " ".join(bad.stdout.split())
+        assert "workspace_slurm: unknown Slurm option partiton (known: partition," in flat, flat[-2000:]
+        assert "workspace_slurm: invalid mem 'lots': expected a size such as 4G" in flat
+        assert active_jobs_of(workspace) == [str(purged.workspace["services"]["web"]["job_id"])]
+    finally:
+        run_playbook("teardown.yml", {"workspace_name": workspace})

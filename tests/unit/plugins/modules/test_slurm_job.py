@@ -6,6 +6,7 @@ import os
 import pytest
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as slurm_options
 from ansible_collections.ulhpc.workspace.plugins.modules import slurm_job
 
 from slurm_harness import squeue_json
@@ -22,8 +23,9 @@ DOWN = json.dumps({"errors": [{"description": "Failed while looking for jobs", "
 
 
 def fp_of(home, script=SCRIPT, **options):
-    opts = dict((key, None) for key in slurm_job.FINGERPRINT_KEYS)
-    opts.update(exclusive=False, chdir=str(home), environment={}, extra_args=[])
+    # The 0.1.0 set of keys: options added later count only when set (see _slurm_options).
+    opts = dict((o.key, None) for o in slurm_options.OPTIONS if o.since == 0)
+    opts.update(exclusive=False, chdir=str(home), comment=None, environment={}, extra_args=[])
     opts.update(options)
     return slurm.fingerprint(script.encode(), opts)
 
