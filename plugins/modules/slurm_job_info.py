@@ -19,13 +19,13 @@ description:
   - Array tasks are merged into one entry per array job, with the tasks under C(tasks).
 author:
   - ULHPC workspace developers (@ULHPC)
+extends_documentation_fragment:
+  - ulhpc.workspace.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   job_id:
@@ -104,52 +104,8 @@ queries:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
-from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import (
-    SlurmClient, SlurmCommandError, SlurmUnreachable)
-
-
-class SlurmJobInfo(object):
-    def __init__(self, module, client=None):
-        self.module = module
-        self.p = module.params
-        self.client = client or SlurmClient(module)
-
-    def states(self):
-        wanted = set()
-        for item in self.p["state"] or []:
-            word = item.strip()
-            if word.lower() == "active":
-                wanted |= slurm.ACTIVE_STATES
-            elif word.lower() == "finished":
-                wanted |= slurm.FINISHED_STATES
-            else:
-                wanted.add(slurm.normalize_state(word))
-        return wanted
-
-    def run(self):
-        p = self.p
-        user = None if p["all_users"] else (p["user"] or self.client.user)
-        ids = [str(i).partition("_")[0] for i in (p["job_id"] or [])]
-        if ids:
-            found = self.client.query(ids, user=user)
-            jobs = [found[i] for i in ids if found[i]["state"] != "UNKNOWN" or found[i].get("name")]
-        else:
-            jobs = slurm.group_jobs(self.client.squeue(user=user, name=p["name"]))
-        wanted = self.states()
-        result = []
-        for job in jobs:
-            if p["name"] and job.get("name") != p["name"]:
-                continue
-            if user and ids and job.get("user") not in (None, user):
-                continue
-            if wanted and job["state"] not in wanted:
-                continue
-            public = slurm.public_job(job)
-            for key in ("comment", "partition", "work_dir", "array_job_id", "array_task_id", "user"):
-                public[key] = job.get(key)
-            result.append(public)
-        result.sort(key=lambda j: int(j["job_id"]) if str(j["job_id"]).isdigit() else 0, reverse=True)
-        return {"changed": False, "jobs": result, "queries": self.client.queries}
+from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import SlurmCommandError, SlurmUnreachable
+from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_job_info import SlurmJobInfo
 
 
 def main():

@@ -38,13 +38,13 @@ options:
     description: Validity of the CA certificate in days.
     type: int
     default: 3650
+extends_documentation_fragment:
+  - ulhpc.workspace.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports whether the CA would be created; writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

@@ -9,6 +9,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ulhpc.workspace.plugins.filter import slurm as slurm_filters
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as table
 from ansible_collections.ulhpc.workspace.plugins.modules import slurm_job
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_job as slurm_job_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -22,7 +23,7 @@ def test_module_spec_and_docs_hold_every_option_with_its_type():
         if option.flag:
             assert option.flag in doc[option.key]["description"] if isinstance(doc[option.key]["description"], str) \
                 else option.flag in " ".join(doc[option.key]["description"])
-    assert set(slurm_job.FINGERPRINT_KEYS) == set(spec) | set(table.FINGERPRINT_EXTRA)
+    assert set(slurm_job_utils.FINGERPRINT_KEYS) == set(spec) | set(table.FINGERPRINT_EXTRA)
 
 
 def test_launcher_passes_exactly_the_placement_keys():

@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as slurm_options
 from ansible_collections.ulhpc.workspace.plugins.modules import slurm_job
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_job as slurm_job_utils
 
 from slurm_harness import squeue_json
 
@@ -437,7 +438,7 @@ def test_documentation_lists_every_option():
     import yaml
     doc = yaml.safe_load(slurm_job.DOCUMENTATION)
     ret = yaml.safe_load(slurm_job.RETURN)
-    assert set(doc["options"]) >= set(slurm_job.FINGERPRINT_KEYS)
+    assert set(doc["options"]) >= set(slurm_job_utils.FINGERPRINT_KEYS)
     for key in ("job_id", "name", "state", "nodes", "exit_code", "signal", "reason", "stdout_path",
                 "stderr_path", "stdout_tail", "stderr_tail", "submit_time", "start_time", "end_time",
                 "time_limit", "elapsed", "ready", "submitted", "cancelled", "queries"):
