@@ -9,9 +9,6 @@ __metaclass__ = type
 
 from ansible.utils.display import Display
 
-# The release that drops the aliases kept by 0.2.0.
-REMOVED_IN = "0.3.0"
-
 
 def is_set(value):
     return value is not None and value != "" and value != [] and value != {}
@@ -20,9 +17,10 @@ def is_set(value):
 def deprecated_alias(value, old, new):
     """Return value; when it is set, warn that ``old`` is deprecated in favour of ``new``."""
     if is_set(value):
+        # The release that drops the aliases kept by 0.2.0.
         Display().deprecated(
             "The variable %s is deprecated, set %s instead (same values)" % (old, new),
-            version=REMOVED_IN, collection_name="ulhpc.workspace")
+            version="0.3.0", collection_name="ulhpc.workspace")
     return value
 
 

@@ -2,6 +2,7 @@
 import json
 import os
 import pwd
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -35,17 +36,26 @@ class PlaybookResult:
         return self.custom_stats.get("workspace") or self.custom_stats.get("_run", {}).get("workspace", {})
 
 
-def as_user_argv(argv, user=TEST_USER, extra_env=None):
-    """argv run as `user` with a clean environment (root runs the test suite)."""
+def as_user_argv(argv, user=TEST_USER, extra_env=None, fresh=False):
+    """argv run as `user` with a clean environment (root runs the test suite): the one place
+    that builds it. fresh: what a new user's login gives (the system PATH only), instead of
+    the test tooling's PATH."""
     home = pwd.getpwnam(user).pw_dir
-    env = [
-        "env", "-i", f"HOME={home}", f"USER={user}", f"LOGNAME={user}", "LANG=C.UTF-8",
-        f"PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
-        "ANSIBLE_LOCAL_TEMP=" + os.path.join(home, ".ansible", "tmp"),
-    ] + ["%s=%s" % item for item in sorted((extra_env or {}).items())]
+    env = ["env", "-i", f"HOME={home}", f"USER={user}", f"LOGNAME={user}", "LANG=C.UTF-8"]
+    if fresh:
+        env.append("PATH=/usr/local/bin:/usr/bin:/bin")
+    else:
+        env += [f"PATH={VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+                "ANSIBLE_LOCAL_TEMP=" + os.path.join(home, ".ansible", "tmp")]
+    env += ["%s=%s" % item for item in sorted((extra_env or {}).items())]
     if os.geteuid() == 0:
         return ["runuser", "-u", user, "--"] + env + argv
     return env + argv
+
+
+def as_user_shell(argv, user=TEST_USER, extra_env=None, fresh=False):
+    """as_user_argv as one shell command line (for scripts run in the tests' namespaces)."""
+    return shlex.join(as_user_argv(argv, user, extra_env, fresh))
 
 
 def run_as(argv, user=TEST_USER, timeout=600, check=False, extra_env=None, **kwargs):

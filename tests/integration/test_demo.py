@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, as_user_shell
 
 USER = "wsdemo"
 CACHE = "/var/cache/ulhpc-testbed"
@@ -71,22 +71,18 @@ def in_offline_namespace(user, commands, timeout=1800):
         "for cmd in %s; do [ -e /usr/bin/$cmd ] && mknod $hide/upper/$cmd c 0 0; done" % " ".join(sorted(SLURM_COMMANDS)),
         "mount -t overlay overlay -o lowerdir=/usr/bin,upperdir=$hide/upper,workdir=$hide/work /usr/bin || exit 3",
         # The mirror server runs as the fresh user too: it reads world-readable files only.
-        "runuser -u %s -- python3 -m http.server -b 127.0.0.1 -d %s %d >/dev/null 2>&1 &" % (USER, MIRROR, PORT),
+        as_user_shell(["python3", "-m", "http.server", "-b", "127.0.0.1", "-d", MIRROR, str(PORT)], USER, fresh=True)
+        + " >/dev/null 2>&1 &",
         "server=$!",
         "for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && break; sleep 0.1; done" % PORT,
-        "runuser -u %s -- env -i HOME=%s USER=%s LOGNAME=%s LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin "
-        "PIP_NO_INDEX=1 PIP_FIND_LINKS=%s DEBIAN_MIRROR=http://127.0.0.1:%d bash -c %s" % (
-            USER, user["home"], USER, USER, WHEELS, PORT, shquote(commands)),
+        as_user_shell(["bash", "-c", commands], USER, fresh=True, extra_env={
+            "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELS, "DEBIAN_MIRROR": "http://127.0.0.1:%d" % PORT}),
         "rc=$?",
         "kill $server",
         "exit $rc",
     ])
     return subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", "bash", "-c", script],
                           capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def shquote(text):
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +178,13 @@ def tampered_archive(fresh_user, mutate):
     try:
         script = "\n".join([
             "ip link set lo up",
-            "runuser -u %s -- python3 -m http.server -b 127.0.0.1 -d %s %d >/dev/null 2>&1 &" % (USER, copy, PORT + 1),
+            as_user_shell(["python3", "-m", "http.server", "-b", "127.0.0.1", "-d", copy, str(PORT + 1)], USER, fresh=True)
+            + " >/dev/null 2>&1 &",
             "server=$!",
             "for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && break; sleep 0.1; done" % (PORT + 1),
-            "runuser -u %s -- env -i HOME=%s USER=%s PATH=/usr/bin:/bin %s/.venv/bin/python %s/scripts/redis_source.py "
-            "--from archive --cache $(runuser -u %s -- mktemp -d) --mirror http://127.0.0.1:%d" % (
-                USER, fresh_user["home"], USER, fresh_user["checkout"], fresh_user["checkout"], USER, PORT + 1),
+            as_user_shell([fresh_user["checkout"] + "/.venv/bin/python", fresh_user["checkout"] + "/scripts/redis_source.py",
+                           "--from", "archive", "--mirror", "http://127.0.0.1:%d" % (PORT + 1)], USER, fresh=True)
+            + " --cache $(%s)" % as_user_shell(["mktemp", "-d"], USER, fresh=True),
             "rc=$?", "kill $server", "exit $rc",
         ])
         return subprocess.run(["unshare", "--net", "bash", "-c", script], capture_output=True, text=True, timeout=300,

@@ -304,13 +304,16 @@ def active_jobs_of(workspace):
     return proc.stdout.split()
 
 
+def parse_env(text):
+    return dict(item.split("=", 1) for item in text.split("\0") if "=" in item)
+
+
 def login_env_with_module(module):
     """The variables `module load` adds to a login shell of the test user (PATH aside)."""
     dump = "env -0; printf '\\0--\\0'; module load %s >/dev/null 2>&1 && env -0" % module
     proc = run_as(["bash", "-lc", dump])
     before, _sep, after = proc.stdout.partition("\0--\0")
-    parse = lambda text: dict(item.split("=", 1) for item in text.split("\0") if "=" in item)  # noqa: E731
-    base, loaded = parse(before), parse(after)
+    base, loaded = parse_env(before), parse_env(after)
     env = dict((k, v) for k, v in loaded.items() if base.get(k) != v and k not in ("PATH", "_", "SHLVL"))
     assert module in env.get("LOADEDMODULES", "").split(":"), proc.stderr
     return env
@@ -344,5 +347,12 @@ def test_workspace_slurm_settings_reach_every_job_and_module_purge_clears_the_sh
         assert "workspace_slurm: unknown Slurm option partiton (known: partition," in flat, flat[-2000:]
         assert "workspace_slurm: invalid mem 'lots': expected a size such as 4G" in flat
         assert active_jobs_of(workspace) == [str(purged.workspace["services"]["web"]["job_id"])]
+        # The 0.1.0 name still works for one release, and says so.
+        legacy = run_playbook(SERVICE_PLAYBOOK, dict(base, workspace_slurm={}, workspace_slurm_time="00:07:00"))
+        assert legacy.rc == 0, legacy.stdout
+        flat = " ".join(legacy.stdout.split())
+        assert "DEPRECATION WARNING" in flat and "workspace_slurm_time is deprecated, set workspace_slurm.time" in flat
+        show = run_as(["scontrol", "show", "job", str(legacy.workspace["services"]["web"]["job_id"])]).stdout
+        assert "TimeLimit=00:07:00" in show, show
     finally:
         run_playbook("teardown.yml", {"workspace_name": workspace})

@@ -215,6 +215,29 @@ def test_check_mode_changes_nothing(redis_up, base_vars):
     assert connection()["job_id"] == before["job_id"]
 
 
+def task_outcomes(stdout, name):
+    """The outcome lines ("ok: ...", "changed: ...") of the tasks whose header holds name."""
+    chunks = [c for c in stdout.split("TASK [")[1:] if name in c.split("]", 1)[0]]
+    return [line.split(":", 1)[0] for c in chunks for line in c.splitlines()
+            if re.match(r"^(ok|changed|skipping|fatal): ", line)]
+
+
+def test_check_mode_sees_the_restart_a_config_change_makes(redis_up, base_vars):
+    """redis.conf is fingerprinted by the text this run renders, not by the file on disk, which
+    check mode leaves alone: --check predicts the job replacement a real run would make."""
+    before = connection()
+    conf = os.path.join(ROOT, "config", "redis.conf")
+    text = run_as(["cat", conf]).stdout
+    checked = run_playbook("redis.yml", dict(base_vars, redis_maxmemory="64mb"), check=True)
+    assert checked.rc == 0, checked.stdout[-3000:]
+    assert task_outcomes(checked.stdout, "Render redis.conf") == ["changed"]
+    assert task_outcomes(checked.stdout, "Submit the service's Slurm job") == ["changed"], checked.stdout[-3000:]
+    assert run_as(["cat", conf]).stdout == text
+    assert connection()["job_id"] == before["job_id"] and job_ids() == [str(before["job_id"])]
+    same = run_playbook("redis.yml", base_vars, check=True)
+    assert task_outcomes(same.stdout, "Submit the service's Slurm job") == ["ok"], same.stdout[-3000:]
+
+
 def test_restart_keeps_the_data(redis_up, base_vars):
     conn = connection()
     assert client(conn).set("ulhpc-test-key", "kept")

@@ -3,6 +3,8 @@ import json
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_client as client_mod
 
+from fake_clock import FakeClock
+
 
 class FakeModule(object):
     def __init__(self, answer):
@@ -19,19 +21,6 @@ class FakeModule(object):
         return self.answer(argv)
 
 
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def pending(ids):
     return json.dumps({"jobs": [{"job_id": int(i), "array_job_id": 0, "name": "x", "user_name": "u",
                                  "job_state": "PENDING", "state_reason": "Priority"} for i in ids]})
@@ -40,7 +29,7 @@ def pending(ids):
 def test_one_query_per_poll_for_ten_jobs_and_backoff():
     ids = [str(i) for i in range(100, 110)]
     module = FakeModule(lambda argv: (0, pending(ids), ""))
-    clock = Clock()
+    clock = FakeClock()
     client = client_mod.SlurmClient(module, clock=clock, sleep=clock.sleep)
     res = client.wait(ids, lambda jobs: False, 60, 5.0)
     assert res.timed_out and not res.done and len(res.jobs) == 10
@@ -52,7 +41,7 @@ def test_one_query_per_poll_for_ten_jobs_and_backoff():
 
 def test_steady_rate_is_poll_interval():
     module = FakeModule(lambda argv: (0, pending(["1"]), ""))
-    clock = Clock()
+    clock = FakeClock()
     client = client_mod.SlurmClient(module, clock=clock, sleep=clock.sleep)
     client.wait(["1"], lambda jobs: False, 600, 5.0)
     assert 600 / 5 <= client.queries <= 600 / 5 + 6
@@ -60,7 +49,7 @@ def test_steady_rate_is_poll_interval():
 
 def test_timeout_zero_checks_once():
     module = FakeModule(lambda argv: (0, pending(["1"]), ""))
-    clock = Clock()
+    clock = FakeClock()
     client = client_mod.SlurmClient(module, clock=clock, sleep=clock.sleep)
     res = client.wait(["1"], lambda jobs: False, 0, 5.0)
     assert res.timed_out and client.queries == 1 and clock.sleeps == []
@@ -69,7 +58,7 @@ def test_timeout_zero_checks_once():
 def test_ready_file_checks_are_not_queries(tmp_path):
     ready = tmp_path / "r.json"
     module = FakeModule(lambda argv: (0, json.dumps({"jobs": [{"job_id": 7, "job_state": "RUNNING"}]}), ""))
-    clock = Clock()
+    clock = FakeClock()
 
     def sleep(seconds):
         clock.sleep(seconds)
@@ -104,7 +93,7 @@ def test_read_tail(tmp_path):
 def test_json_errors_without_controller_are_unreachable_not_a_fallback():
     down = json.dumps({"errors": [{"description": "Failed while looking for jobs"}], "jobs": []})
     module = FakeModule(lambda argv: (0, down, ""))
-    client = client_mod.SlurmClient(module, clock=Clock(), sleep=lambda s: None)
+    client = client_mod.SlurmClient(module, clock=FakeClock(), sleep=lambda s: None)
     try:
         client.squeue()
     except client_mod.SlurmUnreachable as exc:
@@ -120,7 +109,7 @@ def test_unsupported_json_falls_back_to_text():
             return 1, "", "squeue: unrecognized option '--json'\n"
         return 0, "", ""
     module = FakeModule(answer)
-    client = client_mod.SlurmClient(module, clock=Clock(), sleep=lambda s: None)
+    client = client_mod.SlurmClient(module, clock=FakeClock(), sleep=lambda s: None)
     client._version = (21, 8, 1)
     assert client.squeue(user="u") == []
     assert not client.use_json() and module.calls[-1][1] == "--noheader" and client.queries == 2

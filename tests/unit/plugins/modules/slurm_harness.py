@@ -7,6 +7,7 @@ import os
 from ansible.module_utils import basic
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_client
 
+from fake_clock import FakeClock
 from module_harness import call_main, patch_exits
 
 
@@ -32,25 +33,9 @@ class ScriptedRunner(object):
         return step.get("rc", 0), step.get("out", ""), step.get("err", "")
 
 
-class FakeClock(object):
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-        self.on_sleep = None
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep(self)
-
-
 def install_clock(monkeypatch):
     """Replace the client's monotonic clock and sleep by a FakeClock (returned)."""
-    fake = FakeClock()
+    fake = FakeClock(start=1000.0)
     monkeypatch.setattr(_slurm_client.time, "monotonic", fake.monotonic)
     monkeypatch.setattr(_slurm_client.time, "sleep", fake.sleep)
     return fake
