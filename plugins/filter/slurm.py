@@ -29,14 +29,15 @@ def job_port(job_id, base=64000, span=1000):
         raise AnsibleFilterError(str(exc))
 
 
-def slurm_placement(layers):
-    """A list of ``*_slurm`` dicts, later over earlier, unset values dropped."""
+def slurm_placement(layers, keep_unset=False):
+    """A list of ``*_slurm`` dicts, later over earlier, unset values dropped (kept as "" with
+    keep_unset)."""
     if not isinstance(layers, (list, tuple)):
         raise AnsibleFilterError("slurm_placement: expected a list of dicts, got %s" % type(layers).__name__)
     for layer in layers:
         if layer is not None and not isinstance(layer, dict):
             raise AnsibleFilterError("slurm_placement: %r is not a dict of Slurm options" % (layer,))
-    return options_table.merge_placement(*layers)
+    return options_table.merge_placement(layers, keep_unset=bool(keep_unset))
 
 
 def slurm_placement_errors(settings, where):

@@ -147,10 +147,14 @@ def placement_errors(settings, where):
     return errors
 
 
-def merge_placement(*layers):
-    """Later dicts over earlier ones, unset values dropped (an empty string unsets a default)."""
+def merge_placement(layers, keep_unset=False):
+    """Later dicts over earlier ones. An unset value ("", null, false, []) removes the key; with
+    keep_unset it stays in the result as "", so that a role's merge of its own layers can hand a
+    removal on to the launcher's merge over the workspace's options."""
     merged = {}
     for layer in layers:
         for key, value in (layer or {}).items():
             merged[key] = value
+    if keep_unset:
+        return dict((key, value if is_set(value) else "") for key, value in merged.items())
     return dict((key, value) for key, value in merged.items() if is_set(value))

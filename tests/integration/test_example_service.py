@@ -24,12 +24,17 @@ def test_a_sixth_service_in_five_files_uses_only_the_public_contract():
     assert len(files) <= 5, files
     text = "".join(open(os.path.join(ROLE, f)).read() for f in files)
     assert "__launcher" not in text  # the launcher's internals are not part of the contract
-    extravars = {"workspace_name": WORKSPACE, "echo_greeting": "hello from a sixth service"}
+    # The workspace's walltime for every job, removed for this service by its own "" value: the
+    # role's merge keeps the removal for the launcher's merge over workspace_slurm.
+    extravars = {"workspace_name": WORKSPACE, "echo_greeting": "hello from a sixth service",
+                 "workspace_slurm": {"time": "00:09:00", "extra_args": ["--nice=3"]}, "echo_slurm": {"time": ""}}
     try:
         first = run_playbook(PLAYBOOK, extravars)
         assert first.rc == 0, first.stdout[-3000:]
         echo = first.workspace["services"]["echo"]
         assert echo["launcher"] == "slurm" and echo["job_id"]
+        show = run_as(["scontrol", "show", "job", str(echo["job_id"])]).stdout
+        assert "Nice=3" in show and "TimeLimit=00:09:00" not in show, show
         with urllib.request.urlopen(echo["url"], timeout=10) as response:
             assert response.read().decode().strip() == "hello from a sixth service"
         flat = " ".join(first.stdout.split())

@@ -86,6 +86,11 @@ def test_placement_accepts_good_settings_and_merges_layers():
     merged = slurm_filters.slurm_placement([{"time": "02:00:00", "partition": "batch"}, {"mem": "1G"},
                                             {"partition": "", "time": "4:00:00"}])
     assert merged == {"time": "4:00:00", "mem": "1G"}
+    # A role's own merge keeps its removals, so the launcher's merge drops the workspace's value.
+    role = slurm_filters.slurm_placement([{"mem": "1G"}, {"time": "", "mem": "2G"}], keep_unset=True)
+    assert role == {"mem": "2G", "time": ""}
+    assert slurm_filters.slurm_placement([{"time": "02:00:00", "partition": "gpu"}, role]) == {
+        "partition": "gpu", "mem": "2G"}
     with pytest.raises(AnsibleFilterError, match="not a dict"):
         slurm_filters.slurm_placement([{"a": 1}, "b"])
 
