@@ -51,13 +51,17 @@ class Secret(object):
         fixed = result["fixed_modes"]
         if os.path.isdir(self.parent):
             self._fix_mode(self.parent, 0o700, fixed)
-        elif os.path.exists(self.parent):
-            self.module.fail_json(msg="%s exists and is not a directory" % self.parent, **result)
-        elif not self.module.check_mode:
+        elif self.module.check_mode:
+            if os.path.lexists(self.parent):
+                self.module.fail_json(msg="%s exists and is not a directory" % self.parent, **result)
+        else:
+            # Create first and judge after: a concurrent first run may create the directory
+            # between any test and this call, and makedirs(exist_ok) accepts only a directory.
             old_umask = os.umask(0o077)
             try:
-                # exist_ok: a concurrent first run may create it at the same moment
                 os.makedirs(self.parent, 0o700, exist_ok=True)
+            except OSError as exc:
+                self.module.fail_json(msg="%s exists and is not a directory (%s)" % (self.parent, exc), **result)
             finally:
                 os.umask(old_umask)
         value = self._read() if os.path.exists(self.path) else None

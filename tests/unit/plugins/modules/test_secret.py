@@ -94,8 +94,10 @@ def test_concurrent_first_runs_all_return_the_file_content(tmp_path):
         "from ansible_collections.ulhpc.workspace.plugins.modules import secret\n"
         "def out(self, **kw):\n"
         "    print(json.dumps(kw)); sys.exit(0)\n"
+        "def failed(self, **kw):\n"
+        "    out(self, failed=True, **kw)\n"
         "basic.AnsibleModule.exit_json = out\n"
-        "basic.AnsibleModule.fail_json = out\n"
+        "basic.AnsibleModule.fail_json = failed\n"
         "with patch_module_args({'path': sys.argv[1]}):\n"
         "    secret.main()\n"
     )
@@ -110,3 +112,12 @@ def test_concurrent_first_runs_all_return_the_file_content(tmp_path):
         assert {r["value"] for r in results} == {path.read_text()}
         assert sum(1 for r in results if r["created"]) >= 1
         assert [p.name for p in path.parent.iterdir()] == ["s.password"]  # no temporary file left
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_file_where_the_directory_goes_is_refused(run, tmp_path, check):
+    parent = tmp_path / "secrets"
+    parent.write_text("not a directory")
+    result = run({"path": str(parent / "s")}, check=check)
+    assert result["failed"] and "exists and is not a directory" in result["msg"]
+    assert parent.read_text() == "not a directory"
