@@ -49,11 +49,13 @@ stage_checkout() {
 declare -A RESULT DURATION
 TOTAL_PASSED=0
 TOTAL_FAILED=0
+# Skipped tests count as neither: the summary names them so that nobody reads them as passed.
+TOTAL_SKIPPED=0
 OUT=$STAGE_DIR/tests/output
 
 # Adds the pass/fail counts of a JUnit XML file to the totals.
 count_junit() {
-  local counts
+  local counts passed failed skipped
   counts=$("$CI_VENV/bin/python" - "$1" <<'PY'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
@@ -61,11 +63,13 @@ suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
 t = sum(int(s.get("tests", 0)) for s in suites)
 f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 sk = sum(int(s.get("skipped", 0)) for s in suites)
-print(t - f - sk, f)
+print(t - f - sk, f, sk)
 PY
 ) || return 0
-  TOTAL_PASSED=$((TOTAL_PASSED + ${counts% *}))
-  TOTAL_FAILED=$((TOTAL_FAILED + ${counts#* }))
+  read -r passed failed skipped <<<"$counts"
+  TOTAL_PASSED=$((TOTAL_PASSED + passed))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  TOTAL_SKIPPED=$((TOTAL_SKIPPED + skipped))
 }
 
 as_test_user() {
@@ -153,5 +157,5 @@ echo "Summary (staged at $STAGE_DIR):"
 for stage in "${STAGES[@]}"; do
   printf '  %-12s %-7s %5s s\n' "$stage" "${RESULT[$stage]}" "${DURATION[$stage]}"
 done
-echo "tests: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
+echo "tests: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped (each with its reason in its stage's output, pytest -ra)"
 exit $overall

@@ -10,9 +10,9 @@ __metaclass__ = type
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _connection
 
 
-def ssh_tunnel(conn, login_host):
+def ssh_tunnel(conn, login):
     """The ssh command that forwards a service's port through the login host, or None."""
-    return _connection.ssh_tunnel(conn, login_host)
+    return _connection.ssh_tunnel(conn, login)
 
 
 class FilterModule(object):

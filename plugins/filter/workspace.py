@@ -18,16 +18,16 @@ def _connections(value):
     return [c for c in value if "service" in c]
 
 
-def workspace_services(connections, login_host):
+def workspace_services(connections, login, workspace="default"):
     """{service: connection info} of the workspace's connection files."""
-    return _service_status.published(_connections(connections), login_host)
+    return _service_status.published(_connections(connections), login, workspace)
 
 
-def workspace_status(connections, names, jobs, local_results, login_host):
+def workspace_status(connections, names, jobs, local_results, login, workspace="default"):
     """{service: status}; local_results are local_service's loop results (loop_var workspace_item)."""
     locals_ = dict((r.get("workspace_item"), r) for r in (local_results or []) if isinstance(r, dict))
     return _service_status.workspace_status(list(names or []), _connections(connections), dict(jobs or {}),
-                                            locals_, login_host)
+                                            locals_, login, workspace)
 
 
 def service_summary(svc):

@@ -13,17 +13,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ulhpc.workspace.plugins.module_utils._connection import ssh_tunnel
+from ansible_collections.ulhpc.workspace.plugins.module_utils._connection import laptop_access
 
 STATES = ("pending", "starting", "running", "dead", "stopped")
 
 
-def published(connections, login_host):
-    """{service: its connection file, with tunnel, secret_files, walltime_end and job_id set}."""
+def published(connections, login, workspace="default"):
+    """{service: its connection file, with tunnel, ssh_config, local_url, secret_files,
+    walltime_end and job_id set}. login: {host, port, user, via} or a host name."""
     services = {}
     for conn in connections:
         item = dict(conn)
-        item.update(tunnel=ssh_tunnel(conn, login_host), secret_files=conn.get("secret_files") or [],
+        item.update(laptop_access(conn, login, workspace))
+        item.update(secret_files=conn.get("secret_files") or [],
                     walltime_end=conn.get("walltime_end"), job_id=conn.get("job_id"))
         services[conn["service"]] = item
     return services
@@ -39,7 +41,7 @@ def _slurm_state(job, conn):
     return (state or "unknown").lower()
 
 
-def service_status(name, conn, job, local, login_host):
+def service_status(name, conn, job, local, login, workspace="default"):
     """One service's status from its connection file (or {}), its newest active Slurm job (or
     None) and its local process status (local_service's result, or {})."""
     conn, local = conn or {}, local or {}
@@ -71,22 +73,24 @@ def service_status(name, conn, job, local, login_host):
     def when_live(key):
         return conn.get(key) if live else None
 
+    access = laptop_access(conn, login, workspace) if live else {}
     return {
         "service": name, "state": state, "reason": reason, "launcher": launcher, "node": node,
         "host": when_live("host"), "address": when_live("address"), "port": when_live("port"),
         "url": when_live("url"), "summary": when_live("summary"),
-        "tunnel": ssh_tunnel(conn, login_host) if live else None,
+        "tunnel": access.get("tunnel"), "ssh_config": access.get("ssh_config"), "ssh_alias": access.get("ssh_alias"),
+        "local_url": access.get("local_url"),
         "job_id": job_id, "pid": (local.get("pid") or conn.get("pid")) if live else None,
         "walltime_end": walltime_end, "walltime_left": walltime_left,
         "secret_files": conn.get("secret_files") or [],
     }
 
 
-def workspace_status(names, connections, jobs, locals_, login_host):
+def workspace_status(names, connections, jobs, locals_, login, workspace="default"):
     """{service: status} for every name, every connection file and every job of the workspace."""
     by_name = dict((conn["service"], conn) for conn in connections if "service" in conn)
     every = sorted(set(names) | set(by_name) | set(jobs))
-    return dict((name, service_status(name, by_name.get(name), jobs.get(name), locals_.get(name), login_host))
+    return dict((name, service_status(name, by_name.get(name), jobs.get(name), locals_.get(name), login, workspace))
                 for name in every)
 
 

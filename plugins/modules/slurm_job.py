@@ -114,6 +114,14 @@ options:
     description: C(sbatch --gpus), for example C(1) or C(volta:2).
     type: str
     version_added: 0.2.0
+  nodelist:
+    description: C(sbatch --nodelist), for example C(node1) or C(node[1-3]).
+    type: str
+    version_added: 0.2.0
+  exclude:
+    description: C(sbatch --exclude), nodes the job must not run on.
+    type: str
+    version_added: 0.2.0
   constraint:
     description: C(sbatch --constraint).
     type: str

@@ -58,14 +58,25 @@ def as_user_shell(argv, user=TEST_USER, extra_env=None, fresh=False):
     return shlex.join(as_user_argv(argv, user, extra_env, fresh))
 
 
-def run_as(argv, user=TEST_USER, timeout=600, check=False, extra_env=None, **kwargs):
-    """Run a command as the test user; returns CompletedProcess with text output."""
-    return subprocess.run(as_user_argv(argv, user, extra_env), capture_output=True, text=True,
+# Runs a command on a node of the multi-node test cluster (roles/testbed, tasks/multinode.yml).
+MULTINODE = "/usr/local/sbin/testbed-multinode"
+
+
+def on_node(node, argv):
+    """argv run on `node` of the multi-node cluster (as root; wrap as_user_argv for the user)."""
+    return [MULTINODE, "exec", node] + list(argv)
+
+
+def run_as(argv, user=TEST_USER, timeout=600, check=False, extra_env=None, node=None, **kwargs):
+    """Run a command as the test user (on `node` of the multi-node cluster when given);
+    returns CompletedProcess with text output."""
+    argv = as_user_argv(argv, user, extra_env)
+    return subprocess.run(on_node(node, argv) if node else argv, capture_output=True, text=True,
                           timeout=timeout, check=check, cwd=REPO, **kwargs)
 
 
 def run_playbook(playbook, extravars=None, check=False, diff=False, user=TEST_USER,
-                 inventory=None, limit="workspace_hosts", timeout=1800, verbosity=0, extra_env=None):
+                 inventory=None, limit="workspace_hosts", timeout=1800, verbosity=0, extra_env=None, node=None):
     argv = [os.path.join(VENV_BIN, "python"), os.path.join(REPO, "tests", "helpers", "playbook_json.py"),
             playbook, "--extravars", json.dumps(extravars or {}), "--limit", limit,
             "--verbosity", str(verbosity)]
@@ -75,7 +86,7 @@ def run_playbook(playbook, extravars=None, check=False, diff=False, user=TEST_US
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    proc = run_as(argv, user=user, timeout=timeout, extra_env=extra_env)
+    proc = run_as(argv, user=user, timeout=timeout, extra_env=extra_env, node=node)
     lines = proc.stdout.rstrip("\n").rsplit("\n", 1)
     try:
         summary = json.loads(lines[-1])

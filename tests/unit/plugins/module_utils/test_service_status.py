@@ -4,6 +4,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ulhpc.workspace.plugins.filter import workspace as filters
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _service_status as status
+from ansible_collections.ulhpc.workspace.plugins.module_utils._connection import ssh_config
 
 CONN = {"service": "redis", "job_id": "42", "host": "n1", "address": "10.0.0.5", "port": 64042,
         "url": None, "launcher": "slurm", "secret_files": ["/s/redis.password"], "pid": 7}
@@ -49,9 +50,13 @@ def test_every_known_name_gets_a_status():
 
 
 def test_published_info_never_misses_a_key():
-    out = filters.workspace_services([{"service": "flower", "address": "1.2.3.4", "port": 5}], "login1")
+    flower = {"service": "flower", "address": "1.2.3.4", "port": 5}
+    out = filters.workspace_services([flower], "login1")
     assert out["flower"] == {"service": "flower", "address": "1.2.3.4", "port": 5, "tunnel": "ssh -NL 5:1.2.3.4:5 login1",
-                             "secret_files": [], "walltime_end": None, "job_id": None}
+                             "ssh_alias": "ws-default-flower", "ssh_config": ssh_config(flower, "login1", "default"),
+                             "local_url": None, "secret_files": [], "walltime_end": None, "job_id": None}
+    out = filters.workspace_services([flower], {"host": "login1", "port": 8022}, "demo")
+    assert out["flower"]["tunnel"] == "ssh -p 8022 -NL 5:1.2.3.4:5 login1" and out["flower"]["ssh_alias"] == "ws-demo-flower"
     with pytest.raises(AnsibleFilterError, match="list of connection dicts"):
         filters.workspace_services("nope", "login1")
 
