@@ -284,6 +284,8 @@ def test_unreachable_url(redis_up, base_vars):
     ({"workspace_login_port": 70000}, ["workspace_login_port", "70000", "port number"]),
     ({"workspace_tunnel_via": "laptop"}, ["workspace_tunnel_via", "laptop", "login"]),
     ({"redis_slurm": {"nodelist": "node1 node2"}}, ["nodelist", "node names such as node1"]),
+    ({"workspace_launcher": "local", "workspace_build_in_job": True}, ["workspace_build_in_job", "needs Slurm"]),
+    ({"workspace_build_slurm": {"cpus_per_task": 0}}, ["workspace_build_slurm", "cpus_per_task"]),
     ({"redis_password": ""}, ["redis_password is an empty string"]),
     ({"redis_password_bytes": 8}, ["128 bits"]),
     ({"redis_source_url": ""}, ["redis_source_url is empty", "no known download URL"]),

@@ -81,7 +81,13 @@ set -eu
 ip link set lo up
 # glibc's AI_ADDRCONFIG needs an IPv4 address other than 127.0.0.1 for slurmd to bind.
 ip addr add 127.0.1.1/8 dev lo
-for d in /run /etc/slurm /var/lib/slurm /var/log /opt/testbed /usr/local/sbin; do
+# A private copy of /etc (the multi-node cluster's overlays, host keys and sshd configurations
+# live there, and teardown must be able to remove them), and private homes (~/.ssh).
+scratch=$(mktemp -d)
+mount -t tmpfs tmpfs "$scratch"
+cp -a /etc "$scratch/etc"
+mount --bind "$scratch/etc" /etc
+for d in /run /etc/slurm /var/lib/slurm /var/log /opt/testbed /usr/local/sbin /home; do
   mount -t tmpfs tmpfs "$d"
 done
 grep -v /opt/testbed /etc/lmod/modulespath > /run/modulespath
@@ -94,7 +100,8 @@ recap warm "$REPO/playbooks/testbed.yml"
 echo "== daemons: $(ps -eo comm= | grep -cE '^(munged|slurmctld|slurmd)$')"
 recap teardown "$REPO/playbooks/testbed_teardown.yml"
 echo "== daemons: $(ps -eo comm= | grep -cE '^(munged|slurmctld|slurmd)$')"
-echo "== leftovers: $(ls -d /etc/slurm/slurm.conf /var/lib/slurm/slurmctld /opt/testbed/modulefiles /usr/local/sbin/testbed-daemon 2>/dev/null | wc -l)"
+echo "== leftovers: $(ls -d /etc/slurm/slurm.conf /var/lib/slurm/slurmctld /opt/testbed/modulefiles /usr/local/sbin/testbed-daemon \
+  /usr/local/sbin/testbed-multinode /etc/testbed-multinode/sshd_config /etc/netns/ws-login1 /run/netns/ws-login1 2>/dev/null | wc -l)"
 echo "== modulespath: $(grep -c /opt/testbed /etc/lmod/modulespath || true)"
 recap teardown-again "$REPO/playbooks/testbed_teardown.yml"
 """
@@ -121,7 +128,8 @@ def test_cold_build_and_teardown_in_private_namespaces():
     assert int(recaps["teardown"].group(5)) == 0 and int(recaps["teardown"].group(3)) > 0, out
     assert (int(recaps["teardown-again"].group(3)), int(recaps["teardown-again"].group(5))) == (0, 0), out
     daemons = re.findall(r"^== daemons: (\d+)", out, re.M)
-    assert daemons == ["3", "0"], out
+    # munged, slurmctld and slurmd; with the multi-node cluster, its slurmctld and two slurmds.
+    assert daemons == ["6", "0"], out
     assert re.search(r"^== leftovers: 0$", out, re.M), out
     assert re.search(r"^== modulespath: 0$", out, re.M), out
 

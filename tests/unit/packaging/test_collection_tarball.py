@@ -24,14 +24,14 @@ def test_the_built_tarball_ships_the_collection_and_nothing_test_only(tmp_path):
         manifest = tar.extractfile("MANIFEST.json").read().decode()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"CHANGELOG.rst", "COPYING", "FILES.json", "MANIFEST.json", "README.md", "SECURITY.md", "changelogs", "docs",
-                    "inventory", "meta", "notebooks", "playbooks", "plugins", "roles"}, sorted(tops)
+                    "inventory", "laptop", "meta", "notebooks", "playbooks", "plugins", "roles"}, sorted(tops)
     for needed in ("roles/launcher/files/ws-lib.sh", "roles/celery/files/ulhpccelery/ulhpccelery/celery.py",
                    "playbooks/celery.yml", "playbooks/this_host.yml", "notebooks/celery.ipynb",
                    "plugins/modules/slurm_job.py", "meta/runtime.yml", "inventory/localhost/hosts.yml",
-                   "changelogs/changelog.yaml", "docs/examples/runner_example.py"):
+                   "changelogs/changelog.yaml", "docs/examples/runner_example.py", "laptop/ws-tunnels.py"):
         assert needed in names, needed
     for name in names:
-        assert not name.startswith(("roles/testbed", "inventory/testbed", "playbooks/testbed")), name
+        assert not name.startswith(("roles/testbed", "inventory/testbed", "inventory/multinode", "playbooks/testbed")), name
         assert "__pycache__" not in name and not name.endswith((".pyc", ".tar.gz")), name
     info = json.loads(manifest)["collection_info"]
     assert info["license"] == ["GPL-3.0-or-later"]
