@@ -18,8 +18,6 @@ __metaclass__ = type
 
 import re
 
-VIA = ("login", "node")
-
 
 def login_of(login):
     """The login settings as a dict, from a dict or a bare host name."""
