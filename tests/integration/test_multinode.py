@@ -14,7 +14,9 @@ the worker runs the tutorial's tasks; the summary prints the laptop's tunnel com
 ~/.ssh/config block and local URL, and the printed command run verbatim on the laptop reaches
 Flower, also through ssh -J to the node (whose sshd admits only users with a job there); a
 second run changes nothing; laptop/ws-tunnels.py keeps the tunnels up and follows Flower to
-the other node. ipyparallel: Slurm engines on both nodes, the controller on node1.
+the other node. ipyparallel: the controller on node1, and engines on both nodes, as a Slurm job
+of their own or as one MPI world started by mpiexec in the controller's two-node job (the check
+for mpiexec runs in a job too: the login node has no modules).
 Jupyter on node1: the laptop logs in through the printed tunnel and runs the Monte-Carlo
 notebook.
 """
@@ -239,6 +241,27 @@ def test_second_run_changes_nothing(services):
     assert again.workspace["services"]["redis"]["job_id"] == services["redis"]["job_id"]
 
 
+def test_check_mode_on_the_running_cluster_changes_nothing(services):
+    """--check with workspace_build_in_job: the read-only probes run in jobs too, and agree."""
+    checked = celery_play(check=True)
+    assert checked.rc == 0, checked.stdout[-3000:]
+    assert checked.changed == 0, checked.stdout[-3000:]
+
+
+def test_check_mode_of_a_new_workspace_predicts_changes_and_creates_nothing(services):
+    name = "t-mn-check"
+    prefix = REDIS_PREFIX + "-check"
+    checked = run_playbook("celery.yml", dict(VARS, workspace_name=name, redis_prefix=prefix), check=True,
+                           inventory=INVENTORY, extra_env=PIP_ENV, node="login1")
+    assert checked.rc == 0, checked.stdout[-3000:]
+    assert checked.changed > 0, checked.stdout[-3000:]
+    assert not os.path.exists(os.path.join(HOME, ".ulhpc", "workspaces", name))
+    assert not os.path.exists(prefix)
+    queued = run_as(["squeue", "-h", "-u", TEST_USER, "-o", "%j"], node="login1")
+    assert queued.returncode == 0, queued.stderr
+    assert [job for job in queued.stdout.split() if job.startswith("ws-" + name)] == []
+
+
 class LineReader:
     """The lines a process prints, read by a thread (a select() on the pipe would miss lines
     already in the reader's buffer)."""
@@ -341,24 +364,33 @@ import json, sys
 import ipyparallel as ipp
 rc = ipp.Client(profile=sys.argv[1], cluster_id=sys.argv[2], timeout=30)
 rc.wait_for_engines(2, timeout=120)
-def where():
+def where(mpi):
     import socket
-    return {"host": socket.gethostname()}
-print(json.dumps(rc[:].apply_sync(where)))
+    found = {"host": socket.gethostname()}
+    if mpi:
+        from mpi4py import MPI
+        comm = MPI.COMM_WORLD
+        found.update(rank=comm.Get_rank(), size=comm.Get_size(), total=comm.allreduce(comm.Get_rank() + 1))
+    return found
+print(json.dumps(rc[:].apply_sync(where, sys.argv[3] == "mpi")))
 rc.close()
 """
+# The controller on node1 in both cases. slurm: the engines are a job of their own over both
+# nodes. mpi: the controller's job holds both nodes and mpiexec (OpenMPI, loaded from the
+# modules that exist on the compute nodes only) starts one engine on each.
+IPP_PLACEMENT = {
+    "slurm": {"ipcluster_slurm": {"nodelist": "node1"}, "ipcluster_engine_slurm": {"nodes": "2"}},
+    "mpi": {"ipcluster_slurm": {"nodes": "2"}, "ipcluster_mpi_modules": ["mpi/OpenMPI"]},
+}
 
 
-@pytest.fixture(scope="module")
-def ipp_cluster():
-    """The controller on node1; Slurm engines in a job of their own spread over both nodes.
-    (MPI engines across nodes are not covered yet: see the #10 note.)"""
-    launcher = "slurm"
+@pytest.fixture(scope="module", params=sorted(IPP_PLACEMENT))
+def ipp_cluster(request):
+    launcher = request.param
     name = "t-mn-ipc-" + launcher
     values = {"workspace_name": name, "ipcluster_profile": name, "ipcluster_engine_launcher": launcher,
               "ipcluster_engines": 2, "ipcluster_timeout": 180, "python_venv_path": IPP_VENV,
-              "workspace_build_in_job": True, "ipcluster_slurm": {"nodelist": "node1"},
-              "ipcluster_engine_slurm": {"nodes": "2"}}
+              "workspace_build_in_job": True, **IPP_PLACEMENT[launcher]}
     if not os.path.exists(os.path.join(IPP_VENV, "bin", "ipcluster")):
         pytest.fail("the Jupyter tests' venv %s is missing: run tests/integration/test_jupyter.py first" % IPP_VENV)
     result = run_playbook("ipyparallel.yml", values, inventory=INVENTORY, node="login1")
@@ -367,15 +399,19 @@ def ipp_cluster():
 
 
 def test_ipyparallel_engines_span_both_compute_nodes(ipp_cluster):
-    _launcher, name, result = ipp_cluster
+    launcher, name, result = ipp_cluster
     assert result.rc == 0, result.stdout[-4000:]
     conn = result.workspace["services"]["ipcluster"]
     assert conn["address"] in (NODE_ADDR["node1"], NODE_ADDR["node2"]), conn
-    proc = run_as([os.path.join(IPP_VENV, "bin", "python"), "-c", IPP_CLIENT, name, "ws-" + name], node="login1",
-                  timeout=300)
+    proc = run_as([os.path.join(IPP_VENV, "bin", "python"), "-c", IPP_CLIENT, name, "ws-" + name, launcher],
+                  node="login1", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     engines = json.loads(proc.stdout.strip().splitlines()[-1])
     assert sorted(engine["host"] for engine in engines) == ["node1", "node2"], engines
+    if launcher == "mpi":
+        # One MPI world across the nodes: ranks 0 and 1, and a collective over both (1 + 2).
+        assert sorted((engine["rank"], engine["size"], engine["total"]) for engine in engines) == \
+            [(0, 2, 3), (1, 2, 3)], engines
 
 
 # ---- Jupyter on a compute node, used from the laptop --------------------------------------
