@@ -78,7 +78,7 @@ class SlurmJob(object):
         if errors:
             raise SlurmJobError(errors[0])
         for key, value in p["environment"].items():
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(key)):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key)):
                 raise SlurmJobError("environment: invalid variable name %r" % key)
         if p["state"] != "absent":
             if p["script"] is not None:

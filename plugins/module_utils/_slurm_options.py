@@ -100,7 +100,7 @@ def value_errors(params, keys=None):
                                   "are managed" % (option.key, head))
                 if "\n" in arg:
                     errors.append("%s: %r contains a newline" % (option.key, arg))
-        elif option.pattern and not re.match(option.pattern, str(value)):
+        elif option.pattern and not re.fullmatch(option.pattern, str(value)):
             errors.append("invalid %s %r: expected %s" % (option.key, value, option.expected))
     return errors
 

@@ -2,7 +2,10 @@
 
 The tutorial's Celery steps against the provisioned workspace: a batch of add.delay(i, i + 1)
 with every .get() right, xsum, the batched API; workers added and removed while tasks run
-lose no task; Flower answers with its credentials only; the other user reads nothing; no
+lose no task; a removed worker's 20 s task finishes (workspace_stop_timeout), or, when it had
+to be killed, its task is requeued by the play at once; a worker killed with kill -9 comes back
+in its job and loses no task; Redis killed mid-run comes back on its port and loses no task;
+Flower answers with its credentials only; the other user reads nothing; no
 password on a command line or in the playbook output; a re-run changes nothing; bad input.
 Teardown stops every service of the workspace.
 """
@@ -198,6 +201,174 @@ def test_scaling_while_tasks_run_loses_no_task(celery_up):
     assert json.loads(out.strip().splitlines()[-1]) == {"ok": True, "n": 300}
     log = read("logs/celery-worker-2.log")
     assert "Warm shutdown" in log and "WorkerLostError" not in log
+
+
+def succeeded_ids(log, task="slow_add"):
+    """{task id: how many times a worker log says it succeeded}."""
+    counts = {}
+    for line in log.splitlines():
+        if "] succeeded in " in line and "tasks.%s[" % task in line:
+            task_id = line.split("tasks.%s[" % task, 1)[1].split("]", 1)[0]
+            counts[task_id] = counts.get(task_id, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("stop_timeout, seconds, count", [(60, 20, 4), (5, 60, 2)],
+                         ids=["finishes", "killed-and-requeued"])
+def test_scaling_down_a_worker_running_a_long_task(celery_up, stop_timeout, seconds, count):
+    """A removed worker gets SIGTERM and workspace_stop_timeout before the kill.
+    60 s: its running 20 s task (twice the test cluster's KillWait) finishes there, once.
+    5 s, a 60 s task: the worker is killed (5 s, then scancel and KillWait), and the play
+    requeues what it held at once (not after celery_visibility_timeout, an hour): the task
+    runs on worker 1. Every result comes back."""
+    code = ("import json\n"
+            "from ulhpccelery import tasks\n"
+            "res = [tasks.slow_add.delay(i, i, %d) for i in range(%d)]\n"
+            "print(json.dumps([r.id for r in res]), flush=True)\n"
+            "values = [r.get(timeout=400) for r in res]\n"
+            "print(json.dumps(values == [2 * i for i in range(%d)]))\n" % (seconds, count, count))
+    up = run_playbook("celery.yml", dict(VARS, celery_workers=2))
+    assert up.rc == 0, up.stdout[-3000:]
+    log1, log2 = (os.path.join(ROOT, "logs", "celery-worker-%d.log" % n) for n in (1, 2))
+    before1, before2 = len(read(log1)), len(read(log2))
+    client = subprocess.Popen(as_user_argv([os.path.join(VENV, "bin", "python"), "-c", code]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ids = json.loads(client.stdout.readline())
+        deadline = time.monotonic() + 60
+        while not any(task_id in read(log2)[before2:] for task_id in ids):
+            assert time.monotonic() < deadline, "worker 2 took no task: " + read(log2)[-2000:]
+            time.sleep(0.5)
+        held = [task_id for task_id in ids if task_id in read(log2)[before2:]]
+        started = time.monotonic()
+        down = run_playbook("celery.yml", dict(VARS, workspace_stop_timeout=stop_timeout))
+        stop_took = time.monotonic() - started
+        assert down.rc == 0, down.stdout[-3000:]
+        assert "ws-t-celery-celery-worker-2" not in squeue_names()
+        out, err = client.communicate(timeout=600)
+        all_back = time.monotonic() - started
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, err[-3000:]
+    assert out.strip().splitlines()[-1] == "true", out
+    on_2, on_1 = read(log2)[before2:], read(log1)[before1:]
+    if stop_timeout == 60:
+        assert "Warm shutdown" in on_2 and "WorkerLostError" not in on_2, on_2[-3000:]
+        assert set(held) <= set(succeeded_ids(on_2)), (held, on_2[-3000:])
+        assert all(succeeded_ids(on_1 + on_2).get(task_id) == 1 for task_id in ids)
+    else:
+        assert not set(held) & set(succeeded_ids(on_2)), on_2[-3000:]
+        assert set(held) <= set(succeeded_ids(on_1)), (held, on_1[-3000:])
+        assert "requeue what the removed workers left" in down.stdout.lower(), down.stdout[-3000:]
+    print("\nscale-down, workspace_stop_timeout %d s, a %d s task on the removed worker: the play took %.1f s, "
+          "all results %.1f s after it began" % (stop_timeout, seconds, stop_took, all_back))
+
+
+def worker_main_pid(worker):
+    """The PID of the worker's main process (the pool processes are its children)."""
+    pids = set(int(pid) for pid in run_as(["pgrep", "-u", TEST_USER, "-f", "ulhpccelery worker .*%s@" % worker]
+                                          ).stdout.split())
+    parents = {}
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as handle:
+            parents[pid] = int(handle.read().rsplit(")", 1)[1].split()[1])
+    mains = [pid for pid in pids if parents[pid] not in pids]
+    assert len(mains) == 1, (pids, parents)
+    return mains[0]
+
+
+def test_a_killed_worker_comes_back_in_its_job_and_loses_no_task(celery_up):
+    """kill -9 of the worker's main process while 10^4 tasks drain: the worker is started again
+    in the same job, requeues at once what the dead process held (not after visibility_timeout,
+    an hour), and every result arrives. Prints the time to recovery and the duplicates."""
+    tasks = 10000
+    code = ("import json, time\n"
+            "from ulhpccelery import tasks\n"
+            "res = [tasks.add.delay(i, 1) for i in range(%d)]\n"
+            "print('submitted', flush=True)\n"
+            "values = [r.get(timeout=240) for r in res]\n"
+            "print(json.dumps({'ok': values == [i + 1 for i in range(%d)], 'n': len(values), 'end': time.time()}))\n"
+            % (tasks, tasks))
+    job = conn("celery-worker-1")["job_id"]
+    log_path = os.path.join(ROOT, "logs", "celery-worker-1.log")
+    before = len(read(log_path))
+    client = subprocess.Popen(as_user_argv([os.path.join(VENV, "bin", "python"), "-c", code]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == "submitted"
+        killed_at = time.time()
+        run_as(["kill", "-KILL", str(worker_main_pid("celery-worker-1"))], check=True)
+        out, err = client.communicate(timeout=600)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, err[-3000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["ok"] and result["n"] == tasks, result
+    log = read(log_path)[before:]
+    assert "the Celery worker died (status 137): restart 1 of at most 5" in log, log[-3000:]
+    assert "the Celery worker is back" in log, log[-3000:]
+    assert conn("celery-worker-1")["job_id"] == job  # the same job: nothing re-ran the play
+    back = os.stat(os.path.join(ROOT, "run", "celery-worker-1.ready")).st_mtime
+    duplicates = sum(count - 1 for count in succeeded_ids(log, "add").values())
+    requeued = [line for line in log.splitlines() if "unacknowledged task(s) of this worker's previous process" in line]
+    print("\nworker kill -9 with %d tasks queued: back (ready) %.1f s after the kill, all results %.1f s after it; "
+          "%s; %d duplicate execution(s)" % (tasks, back - killed_at, result["end"] - killed_at,
+                                             requeued[0].split("WARNING/MainProcess] ")[-1] if requeued
+                                             else "nothing was held", duplicates))
+    # Without the requeue, a task held by the dead process waits an hour (visibility_timeout).
+    assert back - killed_at < 120 and result["end"] - killed_at < 300
+
+
+def test_redis_killed_mid_run_comes_back_and_loses_no_task(celery_up):
+    """kill -9 of redis-server while 3000 tasks drain: the Redis job starts it again on the same
+    port with its AOF; the worker, Flower and the client reconnect by themselves; every result
+    arrives. Prints the time Redis was away."""
+    tasks = 3000
+    redis = conn("redis")
+    worker_job = conn("celery-worker-1")["job_id"]
+    log_path = os.path.join(ROOT, "logs", "redis.log")
+    before = len(read(log_path))
+    code = ("import json, time\n"
+            "from ulhpccelery import tasks\n"
+            "res = [tasks.add.delay(i, 2) for i in range(%d)]\n"
+            "print('submitted', flush=True)\n"
+            "values = [r.get(timeout=240) for r in res]\n"
+            "print(json.dumps({'ok': values == [i + 2 for i in range(%d)], 'end': time.time()}))\n" % (tasks, tasks))
+    client = subprocess.Popen(as_user_argv([os.path.join(VENV, "bin", "python"), "-c", code]),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == "submitted"
+        pids = run_as(["pgrep", "-u", TEST_USER, "-f", "redis-server .*:%d" % redis["port"]]).stdout.split()
+        assert len(pids) == 1, pids
+        killed_at = time.time()
+        run_as(["kill", "-KILL", pids[0]], check=True)
+        out, err = client.communicate(timeout=600)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, err[:4000] + ' ... ' + err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["ok"], result
+    log = read(log_path)[before:]
+    assert "redis-server died (status 137): restart 1 of at most 5" in log, log[-3000:]
+    assert "redis-server is back on port %d" % redis["port"] in log, log[-3000:]
+    now = conn("redis")
+    assert (now["job_id"], now["port"]) == (redis["job_id"], redis["port"])
+    assert conn("celery-worker-1")["job_id"] == worker_job
+    ping = run_as([os.path.join(VENV, "bin", "celery"), "-A", "ulhpccelery", "inspect", "ping", "--timeout", "5"],
+                  extra_env={"ULHPCCELERY_CONFIG": os.path.join(ROOT, "config", "celery.ini")})
+    assert "celery-worker-1@" in ping.stdout and "pong" in ping.stdout, ping.stdout + ping.stderr
+    flower = conn("flower")
+    url = "https://%s:%s/" % (flower["address"], flower["port"])
+    password = read("secrets/flower.password").strip()
+    deadline = time.monotonic() + 60
+    while flower_status(url, "flower", password, path="api/queues/length") != 200:
+        assert time.monotonic() < deadline, "Flower does not answer about the broker after Redis came back"
+        time.sleep(1)
+    print("\nredis-server kill -9 with %d tasks queued: all results %.1f s after the kill" %
+          (tasks, result["end"] - killed_at))
 
 
 def test_zero_cores_is_refused(celery_up):

@@ -160,6 +160,34 @@ ws_stop_pid() {
   return 0
 }
 
+# ws_may_restart WHAT STATUS: call when the service's own process ended by itself with
+# STATUS. Returns 1 for status 0 (it was asked to end: the job ends too) and when it died more
+# than WS_RESTARTS times in the last 10 minutes (logs why); else logs the restart and sleeps
+# 1, 2, 4... (at most 30) s, then returns 0: the body starts the service again. A stop
+# (scancel, walltime, teardown) runs the exit trap instead and never gets here.
+__ws_deaths=()
+ws_may_restart() {
+  local what=$1 status=$2 now t recent=() deaths delay
+  if [ "$status" = 0 ]; then
+    ws_log "$what ended (status 0): ending the service"
+    return 1
+  fi
+  now=$(date +%s)
+  for t in "${__ws_deaths[@]}"; do
+    if [ $((now - t)) -lt 600 ]; then recent+=("$t"); fi
+  done
+  __ws_deaths=("${recent[@]}" "$now")
+  deaths=${#__ws_deaths[@]}
+  if [ "$deaths" -gt "${WS_RESTARTS:-0}" ]; then
+    ws_log "ERROR: $what died (status $status) $deaths times in 10 minutes, more than workspace_restarts (${WS_RESTARTS:-0}): not restarting it"
+    return 1
+  fi
+  delay=$((1 << (deaths - 1)))
+  [ "$delay" -le 30 ] || delay=30
+  ws_log "$what died (status $status): restart $deaths of at most ${WS_RESTARTS:-0} in 10 minutes, in $delay s"
+  sleep "$delay"
+}
+
 # __ws_local_address ADDRESS: succeed when ADDRESS is an address of this node (the kernel's
 # local routes in /proc/net/fib_trie; when that file cannot be read, the bind decides).
 __ws_local_address() {
@@ -330,7 +358,11 @@ ws_on_exit() {
 
 __ws_cleanup() {
   local i pids
-  trap - TERM INT HUP EXIT
+  # A second signal must not end the shell halfway: Slurm sends SIGTERM again with the plain
+  # scancel after workspace_stop_timeout, and a shell that exits then leaves its service
+  # orphaned, outside what proctrack/linuxproc kills after KillWait. SIGKILL still ends all.
+  trap '' TERM INT HUP
+  trap - EXIT
   [ -z "${__ws_cleaning:-}" ] || return 0
   __ws_cleaning=1
   ws_log "stopping"

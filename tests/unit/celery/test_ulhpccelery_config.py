@@ -72,3 +72,33 @@ def test_the_tutorial_module_names(places):
     from ulhpccelery.celery import app
     assert app is ulhpccelery.app and tasks.add.app is app
     assert {"ulhpccelery.tasks.add", "ulhpccelery.tasks.mul", "ulhpccelery.tasks.xsum"} <= set(app.tasks.keys())
+
+
+def test_a_worker_keeps_its_unacked_tasks_under_keys_of_its_own(places):
+    places["cwd"].write_text(INI + "[celery]\nvisibility_timeout = 600\n")
+    parser = config.read_config()
+    client = config.celery_settings(parser)
+    worker = config.celery_settings(parser, worker="celery-worker-2")
+    assert client["broker_transport_options"] == {"visibility_timeout": 600}
+    assert worker["broker_transport_options"] == {
+        "visibility_timeout": 600, "unacked_key": "unacked:celery-worker-2",
+        "unacked_index_key": "unacked_index:celery-worker-2", "unacked_mutex_key": "unacked_mutex:celery-worker-2"}
+    # The result backend's options are never the worker's keys.
+    assert worker["result_backend_transport_options"] == {"visibility_timeout": 600}
+    assert config.worker_name_of("unacked_index:celery-worker-2") == "celery-worker-2"
+    assert config.worker_name_of("unacked_index") is None
+
+
+def test_clients_ride_out_a_short_redis_restart_but_not_forever(places):
+    places["cwd"].write_text(INI)
+    settings = config.celery_settings(config.read_config())
+    policy = settings["task_publish_retry_policy"]
+    waits = [min(policy["interval_start"] + k * policy["interval_step"], policy["interval_max"])
+             for k in range(policy["max_retries"])]
+    assert 45 <= sum(waits) <= 90, sum(waits)
+    assert settings["result_backend_always_retry"] is True
+    # Celery's backoff: base 10 ms doubled per retry, capped at the maximum; full jitter draws
+    # each sleep from [0, that], so about half of this on average.
+    longest = sum(min(10 * 2 ** k, settings["result_backend_max_sleep_between_retries_ms"])
+                  for k in range(settings["result_backend_max_retries"])) / 1000
+    assert 90 <= longest <= 150, longest

@@ -71,3 +71,15 @@ def test_readme_tables_render_ansible_markup_as_markdown():
     tables = readme[readme.index("<!-- ROLE-VARIABLES"):readme.index("<!-- /ROLE-VARIABLES -->")]
     for marker in ("C(", "O(", "V(", "I("):
         assert " " + marker not in tables and "(" + marker not in tables, marker
+
+
+def test_reliability_table_names_tests_that_exist():
+    """RELIABILITY.md's observed column comes from tests: each test it names must exist."""
+    import re
+    with open(os.path.join(REPO, "RELIABILITY.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)", text)
+    assert len(named) >= 5, named
+    for path, name in named:
+        with open(os.path.join(REPO, path), encoding="utf-8") as handle:
+            assert re.search(r"^def %s\(" % name, handle.read(), re.M), "%s::%s is gone" % (path, name)

@@ -187,3 +187,46 @@ def test_serve_refuses_an_address_that_is_not_the_node(base, tmp_path):
     proc = bash('start() { sleep 1 & WS_PID=$!; }; ws_serve start; echo rc=$?', tmp_path,
                 WS_PORT_BASE=base, WS_BIND_ADDRESS="192.0.2.254")
     assert "rc=1" in proc.stdout and "192.0.2.254 is not an address of" in proc.stderr
+
+
+def test_may_restart_backs_off_and_gives_up_past_the_bound(tmp_path):
+    # Three deaths with WS_RESTARTS=2: restart after 1 s, then 2 s, then give up.
+    proc = bash("SECONDS=0; for i in 1 2 3; do ws_may_restart thing 137 && echo restart-$i; done; "
+                "echo took=$SECONDS", tmp_path, WS_RESTARTS=2)
+    assert proc.stdout.split() == ["restart-1", "restart-2", "took=3"], proc.stdout
+    assert "thing died (status 137): restart 1 of at most 2 in 10 minutes, in 1 s" in proc.stderr
+    assert "restart 2 of at most 2 in 10 minutes, in 2 s" in proc.stderr
+    assert "thing died (status 137) 3 times in 10 minutes, more than workspace_restarts (2)" in proc.stderr
+
+
+def test_may_restart_never_restarts_a_clean_end_or_with_zero(tmp_path):
+    proc = bash("ws_may_restart thing 0 || echo no-0; WS_RESTARTS=0 ws_may_restart thing 9 || echo no-9", tmp_path,
+                WS_RESTARTS=5)
+    assert proc.stdout.split() == ["no-0", "no-9"], proc.stdout
+    assert "thing ended (status 0): ending the service" in proc.stderr
+
+
+def test_may_restart_forgets_deaths_older_than_ten_minutes(tmp_path):
+    old = "__ws_deaths=($(( $(date +%s) - 700 )) $(( $(date +%s) - 650 )))"
+    proc = bash(old + "; ws_may_restart thing 1 && echo restarted", tmp_path, WS_RESTARTS=1)
+    assert proc.stdout.split() == ["restarted"], proc.stderr
+    assert "restart 1 of at most 1" in proc.stderr
+
+
+def test_a_second_term_does_not_cut_the_cleanup_short(tmp_path):
+    """scancel --signal=TERM, then the plain scancel's SIGTERM while the service still finishes:
+    the shell keeps waiting for it (exiting would orphan it), then ends."""
+    script = ("ws_init\n"
+              "(trap 'sleep 2; echo service-done >> %s; exit 0' TERM; while :; do sleep 0.1; done) & svc=$!\n"
+              "ws_on_exit ws_stop_pid \"$svc\" 30\n"
+              "wait \"$svc\"\n") % (tmp_path / "out")
+    proc = subprocess.Popen(["bash", "-c", ". %s\n%s" % (LIB, script)], stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, WS_SERVICE="svc", WS_CONN_FILE=str(tmp_path / "svc.json")))
+    import time
+    time.sleep(0.5)
+    proc.send_signal(15)
+    time.sleep(0.5)
+    proc.send_signal(15)  # the second one, while the service takes its 2 s
+    _out, err = proc.communicate(timeout=30)
+    assert (tmp_path / "out").read_text() == "service-done\n", err
+    assert "stopped" in err and proc.returncode == 143, (proc.returncode, err)

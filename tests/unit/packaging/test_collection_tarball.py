@@ -23,7 +23,8 @@ def test_the_built_tarball_ships_the_collection_and_nothing_test_only(tmp_path):
         names = set(tar.getnames())
         manifest = tar.extractfile("MANIFEST.json").read().decode()
     tops = {name.split("/")[0] for name in names}
-    assert tops == {"CHANGELOG.rst", "COPYING", "FILES.json", "MANIFEST.json", "README.md", "SECURITY.md", "changelogs", "docs",
+    assert tops == {"CHANGELOG.rst", "COPYING", "FILES.json", "MANIFEST.json", "README.md", "RELIABILITY.md", "SECURITY.md",
+                    "changelogs", "docs",
                     "inventory", "laptop", "meta", "notebooks", "playbooks", "plugins", "roles"}, sorted(tops)
     for needed in ("roles/launcher/files/ws-lib.sh", "roles/celery/files/ulhpccelery/ulhpccelery/celery.py",
                    "playbooks/celery.yml", "playbooks/this_host.yml", "notebooks/celery.ipynb",

@@ -71,6 +71,9 @@ def test_new_options_leave_old_fingerprints_alone():
     ({"extra_args": ["--job-name=x"]}, "extra_args must not contain --job-name"),
     ({"extra_args": ["--begin=now\n#SBATCH --x"]}, "contains a newline"),
     ({"output": "/tmp/x"}, "unknown Slurm option output"),
+    # A trailing newline passes a pattern ending in $ with re.match; the whole value must match.
+    ({"time": "01:00:00\n"}, "invalid time"),
+    ({"partition": "batch\n"}, "invalid partition"),
 ])
 def test_placement_errors_are_specific(settings, message):
     errors = slurm_filters.slurm_placement_errors(settings, "workspace_slurm")

@@ -24,6 +24,14 @@ import sys
 from urllib.parse import quote
 
 ENV_VAR = "ULHPCCELERY_CONFIG"
+# Set by the worker service script to the worker's name (celery-worker-<n>): see worker_keys().
+WORKER_VAR = "ULHPCCELERY_WORKER"
+# About a minute of retries: 0, 0.5, 1, 1.5, 2, 2, ... s between attempts.
+PUBLISH_RETRY = {"max_retries": 35, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
+# Exponential from 10 ms, at most 5 s apart, with full jitter: about a minute on average (110 s at most).
+RESULT_RETRIES = 30
+# kombu's Redis transport keeps each delivered, not yet acknowledged task in these keys.
+UNACKED_KEYS = ("unacked_key", "unacked_index_key", "unacked_mutex_key")
 DEFAULT_PATH = os.path.join("~", ".ulhpc", "workspaces", "default", "config", "celery.ini")
 
 
@@ -72,8 +80,27 @@ def tls_options(ca_file):
     return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": ca_file, "ssl_check_hostname": True}
 
 
-def celery_settings(parser):
-    """Celery settings from a parsed celery.ini."""
+def worker_keys(worker):
+    """kombu's unacked keys of one worker: ``unacked:<worker>`` and so on.
+
+    With one shared hash (kombu's default) the tasks of a worker killed with SIGKILL come back
+    only after visibility_timeout (an hour), because nothing tells them from the tasks that
+    live workers hold. With a hash of its own, a worker restarted under the same name knows
+    that everything in it belonged to its dead predecessor and requeues it at once
+    (ulhpccelery.recovery)."""
+    names = {"unacked_key": "unacked", "unacked_index_key": "unacked_index", "unacked_mutex_key": "unacked_mutex"}
+    return {option: "%s:%s" % (prefix, worker) for option, prefix in names.items()}
+
+
+def worker_name_of(index_key):
+    """The worker whose unacked index ``index_key`` is (None for kombu's shared one)."""
+    prefix = "unacked_index:"
+    return index_key[len(prefix):] if index_key.startswith(prefix) else None
+
+
+def celery_settings(parser, worker=None):
+    """Celery settings from a parsed celery.ini; ``worker``: the name of the worker that
+    consumes with them (its own unacked keys), None for a client."""
     tls = parser.getboolean("redis", "broker_tls", fallback=False)
     params = {
         "password": parser.get("redis", "broker_password").strip(),
@@ -93,6 +120,13 @@ def celery_settings(parser):
         # Each worker also consumes its own queue (<name>.dq): a task can be sent to one
         # worker (the playbook's smoke test does, so a backlog does not delay it).
         "worker_direct": True,
+        # Redis may go away for a moment (the job restarts a killed server on the same port):
+        # sending a task and reading a result retry for about a minute, then fail with the
+        # connection error (never hang). Celery's defaults give up within a second.
+        "task_publish_retry_policy": dict(PUBLISH_RETRY),
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": RESULT_RETRIES,
+        "result_backend_max_sleep_between_retries_ms": 5000,
     }
     if tls:
         ca_file = parser.get("redis", "broker_ca_file", fallback="").strip()
@@ -116,4 +150,6 @@ def celery_settings(parser):
             settings["result_backend_transport_options"] = dict(options)
         if "result_expires" in section:
             settings["result_expires"] = section.getint("result_expires")
+    if worker:
+        settings["broker_transport_options"] = dict(settings.get("broker_transport_options", {}), **worker_keys(worker))
     return settings
