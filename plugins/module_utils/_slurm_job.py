@@ -195,12 +195,20 @@ class SlurmJob(object):
             return self.result
         gone = all_gone
         remaining = ids
-        if p["cancel_signal"]:
-            self.retrying(self.client.cancel, ids, p["cancel_signal"])
-            res = self.client.wait(ids, gone, min(p["cancel_grace"], p["timeout"]), p["poll_interval"],
-                                   user=self.client.user)
-            self.result["waited"] += res.waited
-            remaining = [i for i in ids if i not in res.jobs or slurm.is_active(res.jobs[i]["state"])]
+        # Only a running job can be signalled (Slurm refuses a pending one: "Job can not be
+        # altered now"); the others are cancelled at once.
+        running = [j["job_id"] for j in active if slurm.normalize_state(j["state"]) == "RUNNING"]
+        if p["cancel_signal"] and running:
+            try:
+                self.retrying(self.client.cancel, running, p["cancel_signal"])
+            except SlurmCommandError:
+                pass  # it stopped running meanwhile: the plain scancel below decides
+            else:
+                res = self.client.wait(running, gone, min(p["cancel_grace"], p["timeout"]), p["poll_interval"],
+                                       user=self.client.user)
+                self.result["waited"] += res.waited
+                remaining = [i for i in ids if i not in running
+                             or i not in res.jobs or slurm.is_active(res.jobs[i]["state"])]
         if remaining:
             self.retrying(self.client.cancel, remaining)
         res = self.client.wait(ids, gone, p["timeout"], p["poll_interval"], user=self.client.user)

@@ -346,21 +346,30 @@ def test_sbatch_error_is_reported(run_module, tmp_path):
 
 
 def test_absent_with_signal_then_cancel(run_module, tmp_path):
+    # The running job gets the signal and its grace; the pending one (Slurm refuses to signal
+    # it: "Job can not be altered now") is cancelled at once.
     result, _runner = run_module(slurm_job, {"name": "svc", "state": "absent", "cancel_signal": "TERM",
                                              "cancel_grace": 1}, [
         VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING"},
                                                     {"id": 96, "name": "svc", "state": "PENDING"})},
-        {"argv": [SC, "--signal=TERM", "--full", "96", "95"]},
-        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
-                                           {"id": 96, "name": "svc", "state": "PENDING"})},
-        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
-                                           {"id": 96, "name": "svc", "state": "PENDING"})},
+        {"argv": [SC, "--signal=TERM", "--full", "95"]},
         {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
                                            {"id": 96, "name": "svc", "state": "PENDING"})},
         {"argv": [SC, "96"]},
         {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
                                            {"id": 96, "name": "svc", "state": "CANCELLED"})}])
     assert result["changed"] and result["cancelled"] == ["96", "95"]
+
+
+def test_absent_signal_refused_falls_back_to_cancel(run_module, tmp_path):
+    result, _runner = run_module(slurm_job, {"name": "svc", "state": "absent", "cancel_signal": "TERM",
+                                             "cancel_grace": 1}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING"})},
+        {"argv": [SC, "--signal=TERM", "--full", "95"], "rc": 1,
+         "err": "scancel: error: Kill job error on job id 95: Job can not be altered now, try again later\n"},
+        {"argv": [SC, "95"]},
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "CANCELLED"})}])
+    assert result["changed"] and result["cancelled"] == ["95"] and not result.get("failed")
 
 
 def test_absent_nothing_to_do(run_module):
