@@ -133,7 +133,7 @@ def test_only_named_users_over_verified_tls(redis_up):
     conn = connection()
     with pytest.raises(redis.exceptions.AuthenticationError):
         client(conn, user="celery", password="not-the-password").ping()
-    # The tutorial's AUTH <password> is the `default` user, which is off.
+    # The tutorial's AUTH <password> is the `default` user, whose password nobody is given.
     with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ResponseError)):
         client(conn, user=None, password=password()).ping()
     with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ResponseError)):
@@ -167,10 +167,14 @@ def test_config_and_modes(redis_up):
     conf_path = os.path.join(ROOT, "config", "redis.conf")
     with open(conf_path) as handle:
         conf = handle.read()
-    for line in ("protected-mode yes", "appendonly yes", "daemonize no", "user default off",
+    for line in ("protected-mode yes", "appendonly yes", "daemonize no",
                  'dir "%s"' % os.path.join(ROOT, "data", "redis")):
         assert line in conf.splitlines(), line
     assert "\nport " not in conf and "\nbind " not in conf and "requirepass" not in conf
+    # `default` takes a password nobody is given: not off (the AOF replay runs as `default`, and
+    # Valkey drops replayed transactions when it is off), never nopass.
+    default = [line for line in conf.splitlines() if line.startswith("user default ")]
+    assert len(default) == 1 and default[0].startswith("user default on #") and "nopass" not in conf, default
     # Only hashes of the passwords, never the passwords.
     for name in ("redis.password", "redis-flower.password", "redis-admin.password"):
         with open(os.path.join(ROOT, "secrets", name)) as handle:
@@ -241,11 +245,17 @@ def test_check_mode_sees_the_restart_a_config_change_makes(redis_up, base_vars):
 def test_restart_keeps_the_data(redis_up, base_vars):
     conn = connection()
     assert client(conn).set("ulhpc-test-key", "kept")
+    # A transaction too (kombu acks and requeues, and Celery stores results, in MULTI/EXEC):
+    # Valkey replays the AOF as `default` and dropped it when that user was off.
+    with client(conn).pipeline(transaction=True) as pipe:
+        pipe.set("ulhpc-test-tx", "kept").lpush("ulhpc-test-list", "a", "b").execute()
     restarted = run_playbook("redis.yml", dict(base_vars, redis_state="restarted"))
     assert restarted.rc == 0, restarted.stdout[-3000:]
     new = connection()
     assert new["job_id"] != conn["job_id"]
     assert client(new).get("ulhpc-test-key") == b"kept"
+    assert client(new).get("ulhpc-test-tx") == b"kept"
+    assert client(new).lrange("ulhpc-test-list", 0, -1) == [b"b", b"a"]
     assert job_ids() == [str(new["job_id"])]
 
 

@@ -49,7 +49,8 @@ def test_private_files(host, conn):
         assert host.file(conn["root"] + path).mode == 0o600
     assert host.file(conn["root"] + "/secrets").mode == 0o700
     conf = host.file(conn["root"] + "/config/redis.conf").content_string
-    assert "protected-mode yes" in conf and "appendonly yes" in conf and "user default off" in conf
+    assert "protected-mode yes" in conf and "appendonly yes" in conf and "user default on #" in conf
+    assert "nopass" not in conf
     assert conn["password"] not in conf
 
 

@@ -52,7 +52,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--user", required=True, help="the ACL user (the default user is off)")
+    parser.add_argument("--user", required=True, help="the ACL user (nobody is given the default user's password)")
     parser.add_argument("--password-file", required=True)
     parser.add_argument("--cafile", default="")
     parser.add_argument("--timeout", type=float, default=60.0)

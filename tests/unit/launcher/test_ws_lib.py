@@ -143,7 +143,9 @@ def test_serve_with_a_fixed_taken_port_fails_naming_it(base, tmp_path):
 def test_stop_pid_kills_what_ignores_term(tmp_path):
     proc = bash("(trap '' TERM; sleep 30) & p=$!; sleep 0.3; SECONDS=0; ws_stop_pid $p 1; "
                 "kill -0 $p 2>/dev/null && echo alive; echo took=$SECONDS", tmp_path)
-    assert "alive" not in proc.stdout and "took=1" in proc.stdout and "killing it" in proc.stderr
+    # SECONDS counts whole seconds: a 1 s grace reads 1 or 2 (3 on a loaded machine), never 30.
+    took = int(proc.stdout.split("took=")[1])
+    assert "alive" not in proc.stdout and 1 <= took <= 3 and "killing it" in proc.stderr, proc.stdout
 
 
 def test_tls_issue_gives_a_certificate_that_verifies_for_the_address(tmp_path):
