@@ -13,6 +13,7 @@ import pwd
 import re
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
+from ansible_collections.ulhpc.workspace.plugins.module_utils._lock import FileLock, LockTimeout
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as options_table
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import (
     SlurmClient, SlurmCommandError, SlurmUnreachable, read_ready_file, read_tail)
@@ -20,6 +21,12 @@ from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client impo
 CANCEL_SIGNAL_RE = re.compile(r"^(?:SIG)?[A-Z0-9]+$", re.I)
 # The options' table (_slurm_options.OPTIONS) also gives the argv, the fingerprint and the spec.
 FINGERPRINT_KEYS = tuple(option.key for option in options_table.OPTIONS) + options_table.FINGERPRINT_EXTRA
+
+
+def job_order(job_id):
+    """Submission order of a job id ("123", "123_4" for an array task)."""
+    head = re.split(r"[_+]", str(job_id), maxsplit=1)[0]
+    return (int(head), str(job_id)) if head.isdigit() else (float("inf"), str(job_id))
 
 
 def all_gone(jobs):
@@ -59,6 +66,8 @@ class SlurmJob(object):
             raise SlurmJobError("timeout must be >= 0 seconds, got %d" % p["timeout"])
         if p["poll_interval"] <= 0:
             raise SlurmJobError("poll_interval must be > 0 seconds, got %s" % p["poll_interval"])
+        if p.get("lock_timeout", 0) < 0:
+            raise SlurmJobError("lock_timeout must be >= 0 seconds, got %d" % p["lock_timeout"])
         if p["cancel_grace"] < 0:
             raise SlurmJobError("cancel_grace must be >= 0 seconds, got %d" % p["cancel_grace"])
         if p["time"] is not None:
@@ -225,6 +234,25 @@ class SlurmJob(object):
         return self.result
 
     def present(self):
+        # Look and submit under the lock, then wait without it: a concurrent run of the same
+        # play waits only for the submission, then finds this job by name and fingerprint.
+        if self.p["lock"] and not self.module.check_mode:
+            try:
+                with FileLock(self.p["lock"], self.p["lock_timeout"]) as held:
+                    job_id, first = self.find_or_submit()
+                    self.result["waited"] += held.waited
+            except LockTimeout as exc:
+                raise SlurmJobError(str(exc))
+            except (IOError, OSError) as exc:
+                raise SlurmJobError("cannot lock %s: %s" % (self.p["lock"], exc))
+        else:
+            job_id, first = self.find_or_submit()
+        if job_id is None:
+            return self.result
+        return self.wait(job_id, first)
+
+    def find_or_submit(self):
+        """(job id, first known answer or None) of the job to wait for; (None, None) in check mode."""
         p = self.p
         script = self.script_text()
         fp = slurm.fingerprint(script, self.options())
@@ -265,7 +293,7 @@ class SlurmJob(object):
                 self.result["ready"] = content if found else None
         if self.module.check_mode:
             self.result["changed"] = job is None or bool(to_cancel)
-            return self.result
+            return None, None
         if to_cancel:
             self.retrying(self.client.cancel, to_cancel)
             self.result["changed"] = True
@@ -277,14 +305,46 @@ class SlurmJob(object):
                     ", ".join(to_cancel), p["timeout"],
                     " (scheduler unreachable: %s)" % res.unreachable if res.unreachable else ""),
                     with_tails=False)
-        first = None
-        if job is None:
-            job_id = self.submit(script, fp)
-            self.result.update(changed=True, submitted=True, job_id=job_id, state="PENDING")
-        else:
-            job_id = job["job_id"]
-            first = {job_id: job}
-        return self.wait(job_id, first)
+        if job is not None:
+            return job["job_id"], {job["job_id"]: job}
+        known = set(j["job_id"] for j in active)
+        job_id = self.submit(script, fp)
+        self.result.update(changed=True, submitted=True, job_id=job_id, state="PENDING")
+        if p["lock"]:
+            job_id = self.keep_one(job_id, fp, known)
+        return job_id, None
+
+    def keep_one(self, job_id, fp, known):
+        """After a submission under the lock, the job to keep when a concurrent run submitted
+        the same one anyway: a file system without working locks, or a run on another machine
+        whose lock did not reach this one. Of the jobs of this name that appeared
+        meanwhile, the oldest (lowest id) with this fingerprint wins and the others are
+        cancelled, so every run ends up waiting for the same job. One with another fingerprint
+        is a concurrent run with other settings: this run leaves the field to it and fails."""
+        try:
+            jobs = self.retrying(self.client.jobs_named, self.p["name"])
+        except SlurmUnreachable:
+            return job_id  # cannot look: the service's own instance lock still keeps it single
+        rivals = [j for j in jobs if slurm.is_active(j["state"]) and j["job_id"] != job_id
+                  and j["job_id"] not in known]
+        if not rivals:
+            return job_id
+        same = sorted((j for j in rivals if slurm.split_comment(j.get("comment"))[0] == fp),
+                      key=lambda j: job_order(j["job_id"]))
+        if same and job_order(same[0]["job_id"]) < job_order(job_id):
+            self.retrying(self.client.cancel, [job_id])
+            self.result.update(submitted=False, job_id=same[0]["job_id"], cancelled=self.result["cancelled"] + [job_id])
+            return same[0]["job_id"]
+        other = [j for j in rivals if j not in same]
+        if other:
+            self.retrying(self.client.cancel, [job_id])
+            raise SlurmJobError(
+                "another run submitted job %s named %s with other settings (fingerprint %s) while this "
+                "run submitted job %s (fingerprint %s); this run cancelled its own job. Run one play "
+                "at a time for a workspace, then re-run this one"
+                % (other[0]["job_id"], self.p["name"], slurm.split_comment(other[0].get("comment"))[0] or "none",
+                   job_id, fp))
+        return job_id
 
     def submit(self, script, fp):
         p = self.p

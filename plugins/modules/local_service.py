@@ -23,6 +23,11 @@ description:
     until the service writes it (a JSON object), returning its content as RV(ready).
   - Stopping sends SIGTERM to the service's process group, waits up to O(stop_timeout)
     seconds, then sends SIGKILL; the pid file and the ready file are removed.
+  - Two runs at once (two terminals, two login nodes sharing C($HOME)) never start the service
+    twice. Outside check mode the module holds a lock on C(<pid_file>.lock) (a POSIX record
+    lock, which NFS forwards to the server) from the look at the pid file to the ready file.
+    The second run waits up to O(timeout) + O(stop_timeout) + 60 seconds, then finds the
+    first run's service.
 author:
   - ULHPC workspace developers (@ULHPC)
 options:
@@ -183,6 +188,7 @@ script:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ulhpc.workspace.plugins.module_utils._local_service import LocalService
+from ansible_collections.ulhpc.workspace.plugins.module_utils._lock import FileLock, LockTimeout
 
 
 def main():
@@ -209,7 +215,18 @@ def main():
     for key in ("timeout", "stop_timeout"):
         if module.params[key] < 0:
             module.fail_json(msg="%s must be 0 or more seconds, got %d" % (key, module.params[key]))
-    result = LocalService(module).run()
+    service = LocalService(module)
+    if module.check_mode or module.params["state"] == "status":
+        result = service.run()
+    else:
+        wait = module.params["timeout"] + module.params["stop_timeout"] + 60
+        try:
+            with FileLock(service.pid_file + ".lock", wait):
+                result = service.run()
+        except LockTimeout as exc:
+            module.fail_json(msg="%s: %s" % (service.name, exc), **service.result)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="%s: cannot lock %s.lock: %s" % (service.name, service.pid_file, exc), **service.result)
     module.exit_json(**result)
 
 

@@ -206,6 +206,20 @@ options:
     description: With O(state=completed), return a job that failed instead of failing the task.
     type: bool
     default: false
+  lock:
+    description:
+      - A file (created 0600) to lock while the module looks for the job and submits it, so that
+        two concurrent runs (two terminals, two login nodes sharing C($HOME)) never submit it twice.
+        The second run waits, then finds the first one's job by name and fingerprint.
+      - The lock is a POSIX record lock (C(fcntl.lockf)), which NFS clients forward to the server.
+      - With a lock, the module also looks again after submitting. Where locks do not work, two
+        jobs submitted at the same time are reduced to one, the one with the lowest id, and a run
+        whose rival has other settings cancels its own job and fails.
+    type: path
+  lock_timeout:
+    description: Seconds to wait for O(lock) before failing with the holder's host and pid.
+    type: int
+    default: 120
 notes:
   - The job is identified by name and user; a different user's job of the same name is ignored.
   - A job that ended is remembered by C(squeue) only for C(MinJobAge) seconds (300 by default);
@@ -421,6 +435,8 @@ def main():
         cancel_signal=dict(type="str"),
         cancel_grace=dict(type="int", default=10),
         allow_failure=dict(type="bool", default=False),
+        lock=dict(type="path"),
+        lock_timeout=dict(type="int", default=120),
     )
     module = AnsibleModule(
         argument_spec=spec,

@@ -244,19 +244,51 @@ def test_check_mode_sees_the_restart_a_config_change_makes(redis_up, base_vars):
 
 def test_restart_keeps_the_data(redis_up, base_vars):
     conn = connection()
-    assert client(conn).set("ulhpc-test-key", "kept")
+    # The workspace keeps its data between runs of this suite: values unique to this run.
+    token = os.urandom(8).hex()
+    assert client(conn).set("ulhpc-test-key", token)
     # A transaction too (kombu acks and requeues, and Celery stores results, in MULTI/EXEC):
     # Valkey replays the AOF as `default` and dropped it when that user was off.
     with client(conn).pipeline(transaction=True) as pipe:
-        pipe.set("ulhpc-test-tx", "kept").lpush("ulhpc-test-list", "a", "b").execute()
+        pipe.set("ulhpc-test-tx", token).delete("ulhpc-test-list").lpush("ulhpc-test-list", "a", token).execute()
     restarted = run_playbook("redis.yml", dict(base_vars, redis_state="restarted"))
     assert restarted.rc == 0, restarted.stdout[-3000:]
     new = connection()
     assert new["job_id"] != conn["job_id"]
-    assert client(new).get("ulhpc-test-key") == b"kept"
-    assert client(new).get("ulhpc-test-tx") == b"kept"
-    assert client(new).lrange("ulhpc-test-list", 0, -1) == [b"b", b"a"]
+    assert client(new).get("ulhpc-test-key") == token.encode()
+    assert client(new).get("ulhpc-test-tx") == token.encode()
+    assert client(new).lrange("ulhpc-test-list", 0, -1) == [token.encode(), b"a"]
     assert job_ids() == [str(new["job_id"])]
+
+
+def redis_servers():
+    """Pids of the processes running this test's redis-server build (Redis rewrites its
+    command line, so the executable tells)."""
+    binary = os.path.realpath(os.path.join(PREFIX, VERSION, "bin", "redis-server"))
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.path.realpath("/proc/%s/exe" % pid) == binary:
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_second_server_never_opens_the_same_aof(redis_up):
+    """The job script run again by hand (a second login node, a duplicate job) waits for the
+    instance lock, then gives up naming the running server's job: one AOF, one server."""
+    conn = connection()
+    before = redis_servers()
+    assert len(before) == 1, before
+    text = run_as(["cat", os.path.join(ROOT, "run", "redis.sh")], check=True).stdout
+    text = re.sub(r"(?m)^export WS_TIMEOUT=\d+$", "export WS_TIMEOUT=2", text)
+    second = run_as(["bash", "-s"], input=text, timeout=60)
+    assert second.returncode == 1, second.stderr
+    assert "another instance of redis runs (" in second.stderr and "job %s)" % conn["job_id"] in second.stderr
+    assert "not starting a second one on the same data" in second.stderr
+    assert redis_servers() == before and connection() == conn
+    assert client(conn).ping() is True
 
 
 def _assert_refused(result, words, conn_before):

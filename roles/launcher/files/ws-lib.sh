@@ -382,6 +382,31 @@ __ws_cleanup() {
   ws_log "stopped"
 }
 
+# ws_instance_lock: hold WS_RUN_DIR/WS_SERVICE.lock for the service's whole life, so that a
+# second instance (a duplicate job, a run from another login node) never serves the same data:
+# two Redis servers on one AOF lose writes. A second instance waits up to WS_TIMEOUT s for the
+# first to end (a successor job taking over), then gives up naming the holder. The service's
+# processes inherit the descriptor, so a server orphaned by a killed job shell still holds the
+# lock while it lives. flock(1) locks are seen by every NFS client (Linux emulates them with
+# POSIX locks there).
+ws_instance_lock() {
+  local lock="$WS_RUN_DIR/$WS_SERVICE.lock" limit=${WS_TIMEOUT:-300}
+  if ! command -v flock >/dev/null 2>&1; then
+    ws_log "WARNING: no flock command on $(hostname): nothing stops a second instance of $WS_SERVICE"
+    return 0
+  fi
+  exec {__ws_lock_fd}<>"$lock" || { ws_log "ERROR: cannot open $lock"; return 1; }
+  if ! flock -n "$__ws_lock_fd"; then
+    ws_log "another instance of $WS_SERVICE runs ($(head -n 1 "$lock" 2>/dev/null)): waiting up to $limit s for it to end"
+    if ! flock -w "$limit" "$__ws_lock_fd"; then
+      ws_log "ERROR: another instance of $WS_SERVICE ($(head -n 1 "$lock" 2>/dev/null)) still runs after $limit s: not starting a second one on the same data"
+      return 1
+    fi
+  fi
+  # Rewriting the file keeps the lock: it belongs to the open file, not to the name's content.
+  printf '%s pid %s%s\n' "$(hostname)" "$$" "${SLURM_JOB_ID:+ job $SLURM_JOB_ID}" >"$lock"
+}
+
 # ws_init: record the start time and install the traps that run the ws_on_exit commands.
 # Bash runs a trap only between commands or while `wait`ing: bodies end with `wait`.
 ws_init() {

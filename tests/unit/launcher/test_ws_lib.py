@@ -232,3 +232,29 @@ def test_a_second_term_does_not_cut_the_cleanup_short(tmp_path):
     _out, err = proc.communicate(timeout=30)
     assert (tmp_path / "out").read_text() == "service-done\n", err
     assert "stopped" in err and proc.returncode == 143, (proc.returncode, err)
+
+
+def test_instance_lock_keeps_a_second_instance_out_while_any_process_of_the_first_lives(tmp_path):
+    """The first instance takes the lock and leaves an orphan (a server whose job shell was
+    killed): the second instance waits WS_TIMEOUT, fails naming the holder, and gets the lock
+    once the orphan is gone."""
+    first = bash("umask 077; ws_instance_lock || exit 9; (exec sleep 30) >/dev/null 2>&1 & echo $!", tmp_path, SLURM_JOB_ID="77")
+    assert first.returncode == 0, first.stderr
+    orphan = int(first.stdout.split()[-1])
+    lock = tmp_path / "svc.lock"
+    assert lock.read_text().endswith("job 77\n") and (lock.stat().st_mode & 0o077) == 0
+    try:
+        second = bash("umask 077; ws_instance_lock && echo started", tmp_path, WS_TIMEOUT=1)
+        assert second.returncode == 1 and "started" not in second.stdout
+        assert "another instance of svc runs (" in second.stderr and "job 77)" in second.stderr
+        assert "still runs after 1 s: not starting a second one on the same data" in second.stderr
+    finally:
+        os.kill(orphan, 9)
+    for _try in range(50):
+        if not os.path.exists("/proc/%d" % orphan):
+            break
+        import time
+        time.sleep(0.1)
+    third = bash("umask 077; ws_instance_lock && echo started", tmp_path, WS_TIMEOUT=5)
+    assert third.stdout.split() == ["started"], third.stderr
+    assert "job 77" not in lock.read_text()

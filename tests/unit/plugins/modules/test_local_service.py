@@ -222,3 +222,28 @@ def test_pid_file_formats(tmp_path):
     assert _local.read_pid_file(str(path)) == {"pid": 5}
     assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o600
     assert _local.tail(str(tmp_path / "missing")) == []
+
+
+def test_a_start_waits_for_the_run_that_holds_the_lock(svc, tmp_path):
+    import subprocess
+    import sys
+    hold = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600); "
+        "fcntl.lockf(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.5)"),
+        str(tmp_path / "web.pid.lock")], stdout=subprocess.PIPE, text=True)
+    assert hold.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    result = svc(content=ready_script(tmp_path))
+    assert time.monotonic() - start >= 1.0
+    assert hold.wait() == 0
+    assert result["changed"] and result["state"] == "running"
+    # the running service did not inherit the module's lock: it is free
+    from ansible_collections.ulhpc.workspace.plugins.module_utils._lock import FileLock
+    with FileLock(str(tmp_path / "web.pid.lock"), 0):
+        pass
+
+
+def test_check_mode_and_status_take_no_lock(svc, tmp_path):
+    svc(check=True, content=ready_script(tmp_path))
+    svc(state="status")
+    assert not (tmp_path / "web.pid.lock").exists()

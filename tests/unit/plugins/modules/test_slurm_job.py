@@ -417,6 +417,7 @@ def test_array_job_completes_when_all_tasks_do(run_module, tmp_path):
     ({"name": "svc", "content": SCRIPT, "environment": {"BAD NAME": "1"}}, "invalid variable name"),
     ({"name": "svc", "content": ""}, "content is empty"),
     ({"name": "svc", "content": SCRIPT, "cpus_per_task": 0}, "cpus_per_task must be >= 1"),
+    ({"name": "svc", "content": SCRIPT, "lock_timeout": -1}, "lock_timeout must be >= 0"),
 ])
 def test_bad_input_fails_before_any_command(run_module, args, message):
     result, runner = run_module(slurm_job, args, [])
@@ -465,3 +466,79 @@ def test_check_mode_returns_the_ready_file_of_the_running_job(run_module, tmp_pa
         check=True)
     assert not result["changed"] and result["ready"] == {"job_id": "95", "url": "http://n1:64095"}
     assert ready.exists()
+
+
+# --- two runs of the same play at once (lock) ------------------------------------------------
+def test_lock_is_taken_for_the_submission_and_released(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    lock = tmp_path / "svc.launch.lock"
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "lock": str(lock)}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp, data=SCRIPT.encode()),
+        # looks again after submitting: nobody else submitted meanwhile
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp})},
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp})}])
+    assert result["job_id"] == "101" and result["submitted"] and result["cancelled"] == []
+    assert lock.exists() and oct(lock.stat().st_mode & 0o777) == "0o600"
+    with slurm_job_utils.FileLock(str(lock), 0):  # released
+        pass
+
+
+def test_a_concurrent_identical_submission_keeps_the_oldest_job(run_module, tmp_path):
+    # Runs on two machines whose locks do not meet: both submit; the higher id cancels its job
+    # and waits for the other one.
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "lock": str(tmp_path / "l")}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp, data=SCRIPT.encode(), out="102\n"),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp},
+                                           {"id": 102, "name": "svc", "comment": fp})},
+        {"argv": [SC, "102"]},
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "RUNNING"})}])
+    assert result["job_id"] == "101" and result["cancelled"] == ["102"]
+    assert not result["submitted"] and result["changed"] and not result.get("failed")
+
+
+def test_the_oldest_of_two_identical_submissions_keeps_its_job(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "lock": str(tmp_path / "l")}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp, data=SCRIPT.encode(), out="101\n"),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp},
+                                           {"id": 102, "name": "svc", "comment": fp})},
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp, "state": "RUNNING"})}])
+    assert result["job_id"] == "101" and result["submitted"] and result["cancelled"] == []
+
+
+def test_a_concurrent_submission_with_other_settings_fails_this_run(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "lock": str(tmp_path / "l")}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}, sbatch(tmp_path, fp, data=SCRIPT.encode(), out="102\n"),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": "ulhpc:sha256:00"},
+                                           {"id": 102, "name": "svc", "comment": fp})},
+        {"argv": [SC, "102"]}])
+    assert result["failed"]
+    assert "another run submitted job 101 named svc with other settings" in result["msg"]
+    assert "cancelled its own job" in result["msg"]
+
+
+def test_a_held_lock_fails_after_lock_timeout_naming_the_holder(run_module, tmp_path):
+    import subprocess
+    import sys
+    lock = tmp_path / "svc.launch.lock"
+    hold = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600); "
+        "fcntl.lockf(fd, fcntl.LOCK_EX); os.write(fd, b'login2 pid 77\\n'); print('held', flush=True); "
+        "time.sleep(30)"), str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert hold.stdout.readline().strip() == "held"
+        result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "lock": str(lock),
+                                                 "lock_timeout": 0}, [])
+    finally:
+        hold.kill()
+        hold.wait()
+    assert result["failed"] and "another run holds the lock %s (login2 pid 77)" % lock in result["msg"]
+
+
+def test_check_mode_takes_no_lock(run_module, tmp_path):
+    lock = tmp_path / "svc.launch.lock"
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "lock": str(lock)}, [
+        VERSION, {"argv": QUERY, "out": squeue_json()}], check=True)
+    assert result["changed"] and not lock.exists()
