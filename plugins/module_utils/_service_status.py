@@ -41,9 +41,25 @@ def _slurm_state(job, conn):
     return (state or "unknown").lower()
 
 
-def service_status(name, conn, job, local, login, workspace="default"):
-    """One service's status from its connection file (or {}), its newest active Slurm job (or
-    None) and its local process status (local_service's result, or {})."""
+def _job_order(job):
+    head = str(job.get("job_id", "")).split("_", 1)[0]
+    return (int(head) if head.isdigit() else float("inf"), str(job.get("job_id")))
+
+
+def in_charge(jobs):
+    """(job in charge, [successors]) of a service's active jobs: the running one, else the
+    oldest; the others wait behind it (walltime continuity's --dependency=singleton). A single
+    job dict is taken as it is."""
+    if isinstance(jobs, dict):
+        return jobs, []
+    ordered = sorted(jobs or [], key=lambda j: (j.get("state") != "RUNNING", _job_order(j)))
+    return (ordered[0] if ordered else None), ordered[1:]
+
+
+def service_status(name, conn, job, local, login, workspace="default", successors=()):
+    """One service's status from its connection file (or {}), its active Slurm job in charge
+    (or None), its local process status (local_service's result, or {}) and the jobs queued
+    behind its job (walltime continuity)."""
     conn, local = conn or {}, local or {}
     if job:
         launcher, state = "slurm", _slurm_state(job, conn)
@@ -83,15 +99,21 @@ def service_status(name, conn, job, local, login, workspace="default"):
         "job_id": job_id, "pid": (local.get("pid") or conn.get("pid")) if live else None,
         "walltime_end": walltime_end, "walltime_left": walltime_left,
         "secret_files": conn.get("secret_files") or [],
+        "successors": [{"job_id": str(j.get("job_id")), "state": (j.get("state") or "").lower(), "reason": j.get("reason")}
+                       for j in successors],
     }
 
 
 def workspace_status(names, connections, jobs, locals_, login, workspace="default"):
-    """{service: status} for every name, every connection file and every job of the workspace."""
+    """{service: status} for every name, every connection file and every job of the workspace.
+    jobs: {service: its active jobs (a list), or its one job (a dict)}."""
     by_name = dict((conn["service"], conn) for conn in connections if "service" in conn)
     every = sorted(set(names) | set(by_name) | set(jobs))
-    return dict((name, service_status(name, by_name.get(name), jobs.get(name), locals_.get(name), login, workspace))
-                for name in every)
+    result = {}
+    for name in every:
+        job, successors = in_charge(jobs.get(name))
+        result[name] = service_status(name, by_name.get(name), job, locals_.get(name), login, workspace, successors)
+    return result
 
 
 def summary(svc):

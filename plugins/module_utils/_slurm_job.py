@@ -52,7 +52,7 @@ class SlurmJob(object):
             "exit_code": None, "signal": None, "reason": None, "stdout_path": None,
             "stderr_path": None, "stdout_tail": [], "stderr_tail": [], "submit_time": None,
             "start_time": None, "end_time": None, "time_limit": None, "elapsed": None,
-            "time_left": None, "ready": None, "submitted": False, "cancelled": [],
+            "time_left": None, "ready": None, "submitted": False, "cancelled": [], "successors": [],
             "queries": 0, "waited": 0.0, "expected_start": None, "waiting": False,
         }
 
@@ -122,6 +122,26 @@ class SlurmJob(object):
         if p["script"] is not None:
             argv.append(p["script"])
         return argv
+
+    def write_argv_file(self, argv):
+        """The sbatch command line, NUL-separated, in argv_file (0600, replaced atomically and
+        only when it differs): a service job submits its own successor with it."""
+        data = b"".join(arg.encode("utf-8") + b"\0" for arg in argv)
+        path = self.p["argv_file"]
+        try:
+            with open(path, "rb") as handle:
+                if handle.read() == data:
+                    return
+        except (IOError, OSError):
+            pass
+        tmp = "%s.tmp.%d" % (path, os.getpid())
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.rename(tmp, path)
+        except (IOError, OSError) as exc:
+            raise SlurmJobError("cannot write argv_file %s: %s" % (path, exc))
 
     def set_job(self, job):
         public = slurm.public_job(job)
@@ -205,9 +225,14 @@ class SlurmJob(object):
         gone = all_gone
         remaining = ids
         # Only a running job can be signalled (Slurm refuses a pending one: "Job can not be
-        # altered now"); the others are cancelled at once.
+        # altered now"); the others are cancelled first, at once: a successor queued behind a
+        # running job (--dependency=singleton) would otherwise start when that job ends.
         running = [j["job_id"] for j in active if slurm.normalize_state(j["state"]) == "RUNNING"]
         if p["cancel_signal"] and running:
+            waiting = [i for i in ids if i not in running]
+            if waiting:
+                self.retrying(self.client.cancel, waiting)
+            remaining = running
             try:
                 self.retrying(self.client.cancel, running, p["cancel_signal"])
             except SlurmCommandError:
@@ -216,8 +241,7 @@ class SlurmJob(object):
                 res = self.client.wait(running, gone, min(p["cancel_grace"], p["timeout"]), p["poll_interval"],
                                        user=self.client.user)
                 self.result["waited"] += res.waited
-                remaining = [i for i in ids if i not in running
-                             or i not in res.jobs or slurm.is_active(res.jobs[i]["state"])]
+                remaining = [i for i in running if i not in res.jobs or slurm.is_active(res.jobs[i]["state"])]
         if remaining:
             self.retrying(self.client.cancel, remaining)
         res = self.client.wait(ids, gone, p["timeout"], p["poll_interval"], user=self.client.user)
@@ -261,7 +285,11 @@ class SlurmJob(object):
         active = [j for j in jobs if slurm.is_active(j["state"])]
         same = [j for j in active if slurm.split_comment(j.get("comment"))[0] == fp]
         other = [j for j in active if j not in same]
+        # The job in charge is the running one, else the oldest: with workspace continuation the
+        # others are its successors, queued behind it (--dependency=singleton).
+        same.sort(key=lambda j: (slurm.normalize_state(j["state"]) != "RUNNING", job_order(j["job_id"])))
         job = same[0] if same else None
+        self.result["successors"] = [j["job_id"] for j in same[1:]]
         if job is None and p["state"] == "completed":
             done = [j for j in jobs if j["state"] == "COMPLETED" and j.get("exit_code") == 0
                     and slurm.split_comment(j.get("comment"))[0] == fp]
@@ -305,6 +333,8 @@ class SlurmJob(object):
                     ", ".join(to_cancel), p["timeout"],
                     " (scheduler unreachable: %s)" % res.unreachable if res.unreachable else ""),
                     with_tails=False)
+        if p["argv_file"]:
+            self.write_argv_file(self.sbatch_argv(fp))
         if job is not None:
             return job["job_id"], {job["job_id"]: job}
         known = set(j["job_id"] for j in active)

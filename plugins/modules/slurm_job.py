@@ -220,6 +220,12 @@ options:
     description: Seconds to wait for O(lock) before failing with the holder's host and pid.
     type: int
     default: 120
+  argv_file:
+    description:
+      - Write the C(sbatch) command line (NUL-separated, without the script; mode C(0600)) to
+        this file when the module submits or finds the job, so that the job can submit its own
+        successor (the workspace's walltime continuity). Rewritten only when it changes.
+    type: path
 notes:
   - The job is identified by name and user; a different user's job of the same name is ignored.
   - A job that ended is remembered by C(squeue) only for C(MinJobAge) seconds (300 by default);
@@ -371,6 +377,14 @@ submitted:
   returned: always
   type: bool
   sample: true
+successors:
+  description:
+    - The other active jobs of this name and fingerprint, queued behind RV(job_id), which is the
+      running one, else the oldest. These are the successors of walltime continuity.
+  returned: always
+  type: list
+  elements: str
+  sample: ["1236"]
 cancelled:
   description: Ids of the jobs this run cancelled (or would cancel, in check mode).
   returned: always
@@ -437,6 +451,7 @@ def main():
         allow_failure=dict(type="bool", default=False),
         lock=dict(type="path"),
         lock_timeout=dict(type="int", default=120),
+        argv_file=dict(type="path"),
     )
     module = AnsibleModule(
         argument_spec=spec,

@@ -2,7 +2,8 @@
 
 The tutorial's Celery steps against the provisioned workspace: a batch of add.delay(i, i + 1)
 with every .get() right, xsum, the batched API; workers added and removed while tasks run
-lose no task; a removed worker's 20 s task finishes (workspace_stop_timeout), or, when it had
+lose no task; a Redis job that is cancelled and started again elsewhere is followed by the
+running worker and Flower; a removed worker's 20 s task finishes (workspace_stop_timeout), or, when it had
 to be killed, its task is requeued by the play at once; a worker killed with kill -9 comes back
 in its job and loses no task; Redis killed mid-run comes back on its port and loses no task;
 Flower answers with its credentials only; the other user reads nothing; no
@@ -68,6 +69,17 @@ def flower_status(url, user=None, password=None, path="api/workers"):
         return exc.code
 
 
+def wait_for_flower_to_see_the_broker(after, seconds=60):
+    """Flower answers about the broker (its queue lengths) within `seconds`."""
+    flower = conn("flower")
+    url = "https://%s:%s/" % (flower["address"], flower["port"])
+    password = read("secrets/flower.password").strip()
+    deadline = time.monotonic() + seconds
+    while flower_status(url, "flower", password, path="api/queues/length") != 200:
+        assert time.monotonic() < deadline, "Flower does not answer about the broker after " + after
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def celery_up():
     result = run_playbook("celery.yml", VARS)
@@ -91,7 +103,8 @@ def test_celery_ini_is_the_tutorials(celery_up):
     redis = conn("redis")
     assert dict(parser["redis"]) == {"broker_password": read("secrets/redis.password").strip(),
                                      "broker_hostname": redis["address"], "broker_port": str(redis["port"]),
-                                     "broker_username": "celery", "broker_tls": "true", "broker_ca_file": CA_CERT}
+                                     "broker_username": "celery", "broker_tls": "true", "broker_ca_file": CA_CERT,
+                                     "connection_file": os.path.join(ROOT, "run", "redis.json")}
     assert parser["celery"].getboolean("acks_late") and parser["celery"].getint("prefetch_multiplier") == 1
     assert parser["celery"].getint("visibility_timeout") > 0
 
@@ -360,15 +373,79 @@ def test_redis_killed_mid_run_comes_back_and_loses_no_task(celery_up):
     ping = run_as([os.path.join(VENV, "bin", "celery"), "-A", "ulhpccelery", "inspect", "ping", "--timeout", "5"],
                   extra_env={"ULHPCCELERY_CONFIG": os.path.join(ROOT, "config", "celery.ini")})
     assert "celery-worker-1@" in ping.stdout and "pong" in ping.stdout, ping.stdout + ping.stderr
-    flower = conn("flower")
-    url = "https://%s:%s/" % (flower["address"], flower["port"])
-    password = read("secrets/flower.password").strip()
-    deadline = time.monotonic() + 60
-    while flower_status(url, "flower", password, path="api/queues/length") != 200:
-        assert time.monotonic() < deadline, "Flower does not answer about the broker after Redis came back"
-        time.sleep(1)
+    wait_for_flower_to_see_the_broker("Redis came back")
     print("\nredis-server kill -9 with %d tasks queued: all results %.1f s after the kill" %
           (tasks, result["end"] - killed_at))
+
+
+def test_redis_cancelled_and_started_elsewhere_is_followed_by_workers_and_flower(celery_up):
+    """The Redis job is cancelled (scancel, a lost node) while 2000 tasks drain. A client that
+    still uses the old address fails with a connection error, never hangs. redis.yml alone
+    starts Redis in a new job on another port: the running worker and Flower follow it by
+    themselves (nobody re-runs celery.yml or restarts them), and every task's result arrives,
+    the queued ones included (Redis saved its data on SIGTERM). A re-run of celery.yml then
+    rewrites celery.ini."""
+    tasks = 2000
+    redis = conn("redis")
+    worker_job, flower_job = conn("celery-worker-1")["job_id"], conn("flower")["job_id"]
+    worker_log = os.path.join(ROOT, "logs", "celery-worker-1.log")
+    before = len(read(worker_log))
+    code = ("import json, sys, time, uuid\n"
+            "from ulhpccelery import tasks\n"
+            "from ulhpccelery.app import app\n"
+            "res = [tasks.add.delay(i, 3) for i in range(%d)]\n"
+            "print(json.dumps([r.id for r in res]), flush=True)\n"
+            "sys.stdin.readline()\n"
+            "start = time.time()\n"
+            "try:\n"
+            "    app.AsyncResult(str(uuid.uuid4())).get(timeout=900)\n"
+            "    print(json.dumps({'got': True}))\n"
+            "except Exception as exc:\n"
+            "    print(json.dumps({'error': type(exc).__name__, 'message': str(exc)[:300], 'after': time.time() - start}))\n"
+            % tasks)
+    client = subprocess.Popen(as_user_argv([os.path.join(VENV, "bin", "python"), "-c", code]),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ids = json.loads(client.stdout.readline())
+        assert len(ids) == tasks
+        run_as(["scancel", str(redis["job_id"])], check=True)
+        deadline = time.monotonic() + 120
+        while "ws-%s-redis" % WORKSPACE in squeue_names():
+            assert time.monotonic() < deadline, "the cancelled Redis job does not end"
+            time.sleep(1)
+        client.stdin.write("go\n")  # the old client now waits on the old address
+        client.stdin.flush()
+        moved = run_playbook("redis.yml", VARS)
+        assert moved.rc == 0, moved.stdout[-3000:]
+        moved_at = time.time()
+        out, err = client.communicate(timeout=600)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    old = json.loads(out.strip().splitlines()[-1])
+    assert "error" in old and "onnect" in old["error"] + old["message"], (old, err[-2000:])
+    now = conn("redis")
+    assert now["job_id"] != redis["job_id"] and now["port"] != redis["port"]
+    results = venv_python("import json\nfrom ulhpccelery.app import app\n"
+                          "ids = json.loads(%r)\n"
+                          "print(json.dumps([app.AsyncResult(i).get(timeout=300) for i in ids]))\n" % json.dumps(ids),
+                          timeout=600)
+    assert json.loads(results.strip().splitlines()[-1]) == [i + 3 for i in range(tasks)]
+    done_at = time.time()
+    log = read(worker_log)[before:]
+    assert "redis moved to %s:%d" % (now["address"], now["port"]) in log, log[-3000:]
+    assert "starting the Celery worker again on Redis's new address" in log, log[-3000:]
+    # The same jobs: they followed, nothing replaced them.
+    assert (conn("celery-worker-1")["job_id"], conn("flower")["job_id"]) == (worker_job, flower_job)
+    wait_for_flower_to_see_the_broker("Redis moved")
+    assert "Flower follows Redis" in read("logs/flower.log")
+    again = run_playbook("celery.yml", VARS)
+    assert again.rc == 0, again.stdout[-3000:]
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read_string(read("config/celery.ini"))
+    assert (ini["redis"]["broker_hostname"], ini.getint("redis", "broker_port")) == (now["address"], now["port"])
+    print("\nRedis job cancelled with %d tasks queued: the old client failed after %.1f s (%s); all results "
+          "%.1f s after redis.yml started the new Redis" % (tasks, old["after"], old["error"], done_at - moved_at))
 
 
 def test_zero_cores_is_refused(celery_up):

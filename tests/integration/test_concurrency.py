@@ -4,10 +4,12 @@ Researchers start a play in one terminal and, impatient, the same play in anothe
 login nodes that share $HOME. Either way exactly one instance of each service must run: the
 launch lock (slurm_job / local_service) makes the second run find the first one's service, and
 the instance lock the service holds in its job keeps a duplicate that slipped through (a copy
-of the job script submitted by hand here) off the service's data.
+of the job script submitted by hand here) off the service's data. Two users provisioning at
+the same moment each get their own service, on distinct ports.
 """
 import json
 import os
+import pwd
 import re
 import subprocess
 import threading
@@ -16,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, VENV_BIN, as_user_argv, run_as, run_playbook
+from conftest import OTHER_USER, REPO, VENV_BIN, as_user_argv, run_as, run_playbook
 
 WORKSPACE = "t-concurrent"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
@@ -138,3 +140,46 @@ def _duplicate_job_is_refused(launcher):
     with urllib.request.urlopen(conn["url"], timeout=10) as response:
         assert response.status == 200
     assert len(servers()) == 1, servers()
+
+
+def owner_of(pid):
+    with open("/proc/%d/status" % pid) as handle:
+        return int(next(line for line in handle if line.startswith("Uid:")).split()[1])
+
+
+def test_two_users_at_once_get_their_own_service_and_nothing_of_the_other():
+    """The test user and a neighbour provision the same workspace name on the same node at the
+    same moment: distinct ports, each service belongs to its user, each run reports its own."""
+    extravars = {"workspace_name": WORKSPACE + "-users", "workspace_launcher": "slurm"}
+    users = [TEST_USER, OTHER_USER]
+    results = {}
+
+    def play(user):
+        results[user] = run_playbook(SERVICE_PLAYBOOK, extravars, user=user)
+
+    try:
+        threads = [threading.Thread(target=play, args=(user,)) for user in users]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seen = {}
+        for user in users:
+            assert results[user].rc == 0, (user, results[user].stdout[-3000:])
+            web = results[user].workspace["services"]["web"]
+            home = pwd.getpwnam(user).pw_dir
+            with open(os.path.join(home, ".ulhpc", "workspaces", extravars["workspace_name"], "run", "web.json")) as handle:
+                conn = json.load(handle)
+            assert (web["port"], web["pid"], web["job_id"]) == (conn["port"], conn["pid"], conn["job_id"])
+            assert owner_of(conn["pid"]) == pwd.getpwnam(user).pw_uid
+            with urllib.request.urlopen(conn["url"], timeout=10) as response:
+                assert response.status == 200
+            seen[user] = conn
+        assert seen[TEST_USER]["port"] != seen[OTHER_USER]["port"]
+        assert seen[TEST_USER]["job_id"] != seen[OTHER_USER]["job_id"]
+        # Neither reads the other's workspace.
+        other_root = os.path.join(pwd.getpwnam(OTHER_USER).pw_dir, ".ulhpc", "workspaces", extravars["workspace_name"])
+        assert run_as(["ls", other_root]).returncode != 0
+    finally:
+        for user in users:
+            run_playbook("teardown.yml", extravars, user=user)

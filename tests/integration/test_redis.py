@@ -19,6 +19,7 @@ import socket
 import stat
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -259,6 +260,42 @@ def test_restart_keeps_the_data(redis_up, base_vars):
     assert client(new).get("ulhpc-test-tx") == token.encode()
     assert client(new).lrange("ulhpc-test-list", 0, -1) == [token.encode(), b"a"]
     assert job_ids() == [str(new["job_id"])]
+
+
+def test_walltime_ends_redis_cleanly_and_a_rerun_brings_the_data_back(redis_up, base_vars):
+    """Without continuation: a Redis job with a 2-minute walltime gets SIGTERM ahead of its
+    end (--signal=B:TERM@60), saves and ends by itself instead of being killed by the time
+    limit; the next run starts it again with its data."""
+    short = dict(base_vars, redis_slurm={"time": "00:02:00"})
+    try:
+        up = run_playbook("redis.yml", short)
+        assert up.rc == 0, up.stdout[-3000:]
+        conn = connection()
+        token = os.urandom(8).hex()
+        assert client(conn).set("ulhpc-walltime", token)
+        log_path = os.path.join(ROOT, "logs", "redis.log")
+        server_log = os.path.join(ROOT, "logs", "redis-server.log")
+        before, server_before = os.path.getsize(log_path), os.path.getsize(server_log)
+        deadline = time.monotonic() + 240
+        while job_ids():
+            assert time.monotonic() < deadline, "the 2-minute Redis job still runs after 4 minutes"
+            time.sleep(2)
+        state = subprocess.run(["scontrol", "show", "job", str(conn["job_id"])], capture_output=True,
+                               text=True, check=False).stdout
+        assert "JobState=TIMEOUT" not in state and "JobState=" in state, state
+        with open(log_path) as handle:
+            log = handle.read()[before:]
+        assert "stopping" in log and "stopped" in log, log[-3000:]
+        with open(server_log) as handle:
+            assert "ready to exit, bye bye" in handle.read()[server_before:]
+        assert not os.path.exists(os.path.join(ROOT, "run", "redis.json"))
+        again = run_playbook("redis.yml", short)
+        assert again.rc == 0, again.stdout[-3000:]
+        assert connection()["job_id"] != conn["job_id"]
+        assert client(connection()).get("ulhpc-walltime") == token.encode()
+    finally:
+        restored = run_playbook("redis.yml", base_vars)
+        assert restored.rc == 0, restored.stdout[-3000:]
 
 
 def redis_servers():

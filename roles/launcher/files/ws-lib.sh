@@ -188,6 +188,81 @@ ws_may_restart() {
   sleep "$delay"
 }
 
+# ws_queue_successor: walltime continuity (WS_CONTINUATION=1, in a Slurm job). Unless a job of
+# this name already waits, submit the job's successor: the same script (WS_RUN_DIR/<service>.sh)
+# with the same sbatch command line (WS_RUN_DIR/<service>.sbatch, written by the launcher's
+# slurm_job) and --dependency=singleton, so it starts when this job ends (its walltime signal
+# makes it save and stop) and takes over the same data. ws_write_connection calls it: a service
+# queues its successor only once it runs, so one that fails to start does not chain failures.
+ws_queue_successor() {
+  [ "${WS_CONTINUATION:-0}" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ] || return 0
+  local argv_file="$WS_RUN_DIR/$WS_SERVICE.sbatch" script="$WS_RUN_DIR/$WS_SERVICE.sh" waiting out var
+  local -a argv=() clean=()
+  waiting=$(squeue -h -u "$(id -un)" -n "${SLURM_JOB_NAME:-}" -t PENDING -o %i 2>/dev/null | head -n 1)
+  if [ -n "$waiting" ]; then
+    ws_log "continuation: job $waiting waits to take over when this job ends"
+    return 0
+  fi
+  if [ ! -r "$argv_file" ] || [ ! -r "$script" ]; then
+    ws_log "WARNING: continuation: $argv_file or $script is missing: no successor queued"
+    return 0
+  fi
+  while IFS= read -r -d '' var; do argv+=("$var"); done <"$argv_file"
+  # The job's own SLURM_*/SBATCH_* variables would leak into the successor's options.
+  for var in $(compgen -e); do
+    case $var in SLURM_* | SBATCH_* | SALLOC_*) clean+=(-u "$var") ;; esac
+  done
+  # --open-mode=append: the successor writes on after this job's log instead of truncating it.
+  if out=$(env "${clean[@]}" "${argv[@]}" --dependency=singleton --open-mode=append "$script" </dev/null 2>&1); then
+    ws_log "continuation: queued job ${out%%;*} to take over when this job ends"
+  else
+    ws_log "WARNING: continuation: sbatch failed, no successor queued: $out"
+  fi
+  return 0
+}
+
+# ws_address_of CONNFILE: print "address:port" of another service's connection file (empty
+# when the file is missing or names no address and port).
+ws_address_of() {
+  [ -r "$1" ] || return 0
+  local text address port
+  text=$(head -c 65536 "$1" 2>/dev/null)
+  address=$(printf '%s' "$text" | grep -o '"address": "[^"]*"' | head -n 1 | cut -d'"' -f4)
+  port=$(printf '%s' "$text" | grep -o '"port": [0-9]*' | head -n 1 | awk '{ print $2 }')
+  [ -n "$address" ] && [ -n "$port" ] && printf '%s:%s\n' "$address" "$port"
+  return 0
+}
+
+# ws_watch_address CONNFILE PID FLAG [SECONDS]: run in the background. Every SECONDS (default
+# 5) it compares the address of CONNFILE with the one it had at the start; when another service
+# moved (a new job, node or port: the file names a different address), it creates FLAG and stops
+# PID (SIGTERM, SIGKILL after 60 s: a Celery worker's warm shutdown waits for its running tasks,
+# which can no longer report to the old address), so the body starts its process again on the
+# new address. A missing file (the other service is away) changes nothing. Ends when PID does.
+ws_watch_address() {
+  local file=$1 pid=$2 flag=$3 every=${4:-5} start now
+  # The watcher is no part of the service: without this, its sleep would hold the instance lock
+  # for up to SECONDS after the job's end and delay a successor or a restart.
+  if [ -n "${__ws_lock_fd:-}" ]; then exec {__ws_lock_fd}>&-; fi
+  start=$(ws_address_of "$file")
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep "$every"
+    now=$(ws_address_of "$file")
+    if [ -n "$now" ] && [ "$now" != "$start" ]; then
+      ws_log "$(basename "$file" .json) moved to $now (was ${start:-away}): restarting pid $pid to follow it"
+      : >"$flag"
+      ws_stop_pid "$pid" 60
+      return 0
+    fi
+  done
+}
+
+# ws_followed FLAG: succeed (and remove FLAG) when ws_watch_address stopped the process.
+ws_followed() {
+  [ -e "$1" ] || return 1
+  rm -f "$1"
+}
+
 # __ws_local_address ADDRESS: succeed when ADDRESS is an address of this node (the kernel's
 # local routes in /proc/net/fib_trie; when that file cannot be read, the bind decides).
 __ws_local_address() {
@@ -344,6 +419,7 @@ ws_write_connection() {
     return 1
   fi
   ws_log "ready: wrote $WS_CONN_FILE"
+  ws_queue_successor
 }
 
 # ws_on_exit CMD [ARGS...]: run CMD (newest first) when the script is stopped (scancel,

@@ -102,3 +102,25 @@ def test_clients_ride_out_a_short_redis_restart_but_not_forever(places):
     longest = sum(min(10 * 2 ** k, settings["result_backend_max_sleep_between_retries_ms"])
                   for k in range(settings["result_backend_max_retries"])) / 1000
     assert 90 <= longest <= 150, longest
+
+
+def test_the_published_redis_address_wins_over_the_ini(places, tmp_path):
+    """Redis moved (a new job, node or port): a process started now finds it through the
+    connection file named in celery.ini, with the ini's credentials and TLS."""
+    conn = tmp_path / "redis.json"
+    places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
+    conn.write_text('{"address": "10.0.0.7", "port": 64123, "job_id": "42"}\n')
+    settings = config.celery_settings(config.read_config())
+    assert settings["broker_url"] == settings["result_backend"] == "rediss://celery:pw%2Fwith%3Aodd%40chars@10.0.0.7:64123/0"
+    assert settings["broker_use_ssl"]["ssl_ca_certs"] == "/home/u/.ulhpc/tls/ca.crt"
+
+
+@pytest.mark.parametrize("content", [None, "", "not json", "[1]", '{"address": "n", "port": "64001"}',
+                                     '{"address": "", "port": 64001}', '{"address": "n", "port": 0}',
+                                     '{"address": "n", "port": true}', '{"port": 64001}'])
+def test_without_a_usable_published_address_the_ini_holds(places, tmp_path, content):
+    conn = tmp_path / "redis.json"
+    places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
+    if content is not None:
+        conn.write_text(content)
+    assert config.celery_settings(config.read_config())["broker_url"].endswith("@node-1:64001/0")

@@ -258,3 +258,88 @@ def test_instance_lock_keeps_a_second_instance_out_while_any_process_of_the_firs
     third = bash("umask 077; ws_instance_lock && echo started", tmp_path, WS_TIMEOUT=5)
     assert third.stdout.split() == ["started"], third.stderr
     assert "job 77" not in lock.read_text()
+
+
+def test_address_of_reads_address_and_port_of_a_connection_file(tmp_path):
+    conn = tmp_path / "redis.json"
+    conn.write_text('{"address": "10.0.0.7", "port": 64123, "job_id": "42", "pid": 7}\n')
+    proc = bash('ws_address_of "%s"; ws_address_of "%s.missing"; echo end' % (conn, conn), tmp_path)
+    assert proc.stdout.split() == ["10.0.0.7:64123", "end"]
+
+
+def test_watch_address_stops_the_process_when_the_other_service_moves(tmp_path):
+    """A missing file (Redis away) and a rewrite with the same address leave the process alone;
+    a new address stops it and leaves the flag the body reads with ws_followed."""
+    conn = tmp_path / "redis.json"
+    conn.write_text('{"address": "127.0.0.1", "port": 64001, "started": "a"}\n')
+    script = ('sleep 60 & pid=$!\n'
+              'ws_watch_address "$1" "$pid" "$2" 0.2 & watcher=$!\n'
+              'sleep 0.5; rm -f "$1"; sleep 0.5\n'
+              'printf \'{"address": "127.0.0.1", "port": 64001, "started": "b"}\' > "$1"; sleep 0.5\n'
+              'kill -0 "$pid" && echo still-running\n'
+              'ws_followed "$2" || echo no-flag\n'
+              'printf \'{"address": "127.0.0.1", "port": 64002}\' > "$1"\n'
+              'wait "$pid"; echo "status=$?"\n'
+              'wait "$watcher"\n'
+              'ws_followed "$2" && echo followed\n'
+              'ws_followed "$2" || echo flag-gone\n')
+    proc = subprocess.run(["bash", "-c", ". %s\n%s" % (LIB, script), "-", str(conn), str(tmp_path / "moved")],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env=dict(os.environ, WS_SERVICE="celery-worker-1"))
+    assert proc.stdout.split() == ["still-running", "no-flag", "status=143", "followed", "flag-gone"], proc.stderr
+    assert "redis moved to 127.0.0.1:64002 (was 127.0.0.1:64001): restarting pid" in proc.stderr
+
+
+FAKE_SLURM = """#!/bin/bash
+# $0 logs its argv and environment's SLURM_ variables, prints what the test asks for.
+name=$(basename "$0")
+{ printf '%s' "$name"; printf ' [%s]' "$@"; printf ' env:%s' "$(env | grep -c '^SLURM_JOB_NAME=')"; echo; } >> "$FAKE_LOG"
+case $name in
+  squeue) cat "$FAKE_PENDING" 2>/dev/null ;;
+  sbatch) echo "4243;cluster" ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_slurm(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("squeue", "sbatch"):
+        (bindir / name).write_text(FAKE_SLURM)
+        (bindir / name).chmod(0o755)
+    (tmp_path / "svc.sh").write_text("#!/bin/bash\n")
+    (tmp_path / "svc.sbatch").write_bytes(b"".join(a.encode() + b"\0" for a in (
+        str(bindir / "sbatch"), "--parsable", "--job-name=ws-t-svc", "--comment=ulhpc:sha256:ab cd", "--time=00:03:00")))
+    return {"PATH": "%s:%s" % (bindir, os.environ["PATH"]), "FAKE_LOG": tmp_path / "calls",
+            "FAKE_PENDING": tmp_path / "pending", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "ws-t-svc"}
+
+
+def test_queue_successor_submits_the_same_command_line_behind_this_job(tmp_path, fake_slurm):
+    proc = bash("ws_queue_successor", tmp_path, WS_CONTINUATION=1, **fake_slurm)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].startswith("squeue [-h] [-u]") and "[-n] [ws-t-svc] [-t] [PENDING]" in calls[0]
+    # argv as written by slurm_job (a space inside one argument survives), then the dependency
+    # and the script; none of this job's SLURM_ variables reaches sbatch
+    assert calls[1] == ("sbatch [--parsable] [--job-name=ws-t-svc] [--comment=ulhpc:sha256:ab cd] [--time=00:03:00] "
+                        "[--dependency=singleton] [--open-mode=append] [%s] env:0" % (tmp_path / "svc.sh"))
+    assert "continuation: queued job 4243 to take over when this job ends" in proc.stderr
+
+
+def test_queue_successor_leaves_a_waiting_successor_and_is_off_by_default(tmp_path, fake_slurm):
+    (tmp_path / "pending").write_text("4250\n")
+    proc = bash("ws_queue_successor", tmp_path, WS_CONTINUATION=1, **fake_slurm)
+    assert "continuation: job 4250 waits to take over" in proc.stderr
+    assert [c.split()[0] for c in (tmp_path / "calls").read_text().splitlines()] == ["squeue"]
+    (tmp_path / "calls").unlink()
+    bash("ws_queue_successor; ws_write_connection a=1", tmp_path, **fake_slurm)
+    assert "sbatch" not in (tmp_path / "calls").read_text()  # off: only ws_write_connection's squeue for the walltime
+
+
+def test_the_watcher_does_not_hold_the_instance_lock(tmp_path):
+    proc = bash('umask 077; ws_instance_lock || exit 9\n'
+                'sleep 30 & pid=$!\n'
+                'ws_watch_address "%s" "$pid" "%s" 5 & watcher=$!\n'
+                'sleep 0.5; ls -l /proc/$watcher/fd | grep -c "svc.lock"; kill "$pid" "$watcher"; wait'
+                % (tmp_path / "redis.json", tmp_path / "moved"), tmp_path)
+    assert proc.stdout.split() == ["0"], proc.stderr

@@ -71,3 +71,19 @@ def test_published_info_never_misses_a_key():
 ])
 def test_summary_line(svc, line):
     assert filters.service_summary(svc) == line
+
+
+def test_the_running_job_is_in_charge_and_the_queued_ones_follow_it():
+    """Walltime continuity: the job in charge is the running one (else the oldest); the
+    successors queued behind it are listed with their state and reason."""
+    jobs = {"redis": [{"job_id": "44", "state": "PENDING", "reason": "Dependency"}, RUNNING,
+                      {"job_id": "43", "state": "PENDING", "reason": "Dependency"}],
+            "web": [{"job_id": "9", "state": "PENDING", "reason": "Priority"},
+                    {"job_id": "8", "state": "PENDING", "reason": "Resources"}]}
+    out = filters.workspace_status([CONN], [], jobs, [], "login1")
+    assert (out["redis"]["state"], out["redis"]["job_id"]) == ("running", "42")
+    assert out["redis"]["successors"] == [{"job_id": "43", "state": "pending", "reason": "Dependency"},
+                                          {"job_id": "44", "state": "pending", "reason": "Dependency"}]
+    assert (out["web"]["job_id"], out["web"]["reason"]) == ("8", "Resources")
+    assert [j["job_id"] for j in out["web"]["successors"]] == ["9"]
+    assert status.in_charge(RUNNING) == (RUNNING, []) and status.in_charge([]) == (None, [])

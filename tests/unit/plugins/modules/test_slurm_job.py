@@ -352,10 +352,10 @@ def test_absent_with_signal_then_cancel(run_module, tmp_path):
                                              "cancel_grace": 1}, [
         VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING"},
                                                     {"id": 96, "name": "svc", "state": "PENDING"})},
-        {"argv": [SC, "--signal=TERM", "--full", "95"]},
-        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
-                                           {"id": 96, "name": "svc", "state": "PENDING"})},
+        # the waiting one first: a successor queued behind 95 would start when 95 ends
         {"argv": [SC, "96"]},
+        {"argv": [SC, "--signal=TERM", "--full", "95"]},
+        {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"})},
         {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "COMPLETED"},
                                            {"id": 96, "name": "svc", "state": "CANCELLED"})}])
     assert result["changed"] and result["cancelled"] == ["96", "95"]
@@ -451,7 +451,7 @@ def test_documentation_lists_every_option():
     assert set(doc["options"]) >= set(slurm_job_utils.FINGERPRINT_KEYS)
     for key in ("job_id", "name", "state", "nodes", "exit_code", "signal", "reason", "stdout_path",
                 "stderr_path", "stdout_tail", "stderr_tail", "submit_time", "start_time", "end_time",
-                "time_limit", "elapsed", "ready", "submitted", "cancelled", "queries"):
+                "time_limit", "elapsed", "ready", "submitted", "cancelled", "queries", "successors"):
         assert key in ret, key
     assert os.path.basename(slurm_job.__file__) == "slurm_job.py"
 
@@ -542,3 +542,32 @@ def test_check_mode_takes_no_lock(run_module, tmp_path):
     result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "lock": str(lock)}, [
         VERSION, {"argv": QUERY, "out": squeue_json()}], check=True)
     assert result["changed"] and not lock.exists()
+
+
+# --- walltime continuity ---------------------------------------------------------------------
+def test_the_running_job_is_in_charge_and_the_queued_ones_are_its_successors(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    argv_file = tmp_path / "svc.sbatch"
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "argv_file": str(argv_file)}, [
+        VERSION, {"argv": QUERY, "out": squeue_json(
+            {"id": 97, "name": "svc", "state": "PENDING", "comment": fp, "reason": "Dependency"},
+            {"id": 96, "name": "svc", "state": "RUNNING", "comment": fp},
+            {"id": 98, "name": "svc", "state": "PENDING", "comment": fp, "reason": "Dependency"})}])
+    assert not result["changed"] and result["job_id"] == "96" and result["successors"] == ["97", "98"]
+    # what the job submits its successor with: this very command line, minus the script
+    assert argv_file.read_bytes().split(b"\0")[:-1] == [
+        a.encode() for a in [SB, "--parsable", "--job-name=svc", "--comment=" + fp, "--chdir=" + str(tmp_path),
+                             "--export=ALL"]]
+    assert oct(argv_file.stat().st_mode & 0o777) == "0o600"
+    before = argv_file.stat().st_mtime_ns
+    run_module(slurm_job, {"name": "svc", "content": SCRIPT, "argv_file": str(argv_file)}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 96, "name": "svc", "state": "RUNNING", "comment": fp})}])
+    assert argv_file.stat().st_mtime_ns == before  # unchanged: not rewritten
+
+
+def test_without_a_running_job_the_oldest_is_in_charge(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 99, "name": "svc", "state": "PENDING", "comment": fp},
+                                                    {"id": 97, "name": "svc", "state": "PENDING", "comment": fp})}])
+    assert result["job_id"] == "97" and result["successors"] == ["99"]

@@ -10,7 +10,11 @@ Where the file is looked up, first match wins:
 5. ``~/.ulhpc/workspaces/default/config/celery.ini``.
 
 ``[redis]`` holds ``broker_password``, ``broker_hostname`` and ``broker_port`` as in the UL HPC
-tutorial, plus ``broker_username`` (the Redis ACL user), ``broker_tls`` and ``broker_ca_file``.
+tutorial, plus ``broker_username`` (the Redis ACL user), ``broker_tls``, ``broker_ca_file`` and
+``connection_file``: the file where the workspace's Redis job publishes its address. When that
+file exists and names an address and a port, they win over ``broker_hostname`` and
+``broker_port``, so a process started after Redis moved (a new job, node or port) finds it
+without anybody editing celery.ini.
 The broker (and result backend) URL is ``rediss://{username}:{password}@{hostname}:{port}/0``
 with TLS, verified against ``broker_ca_file`` for the host name: a password is only sent to
 the server that holds a certificate of the user's CA. Without ``broker_tls`` it is the
@@ -18,6 +22,7 @@ tutorial's ``redis://...``.  ``[celery]`` holds the worker settings; a key missi
 Celery's own default.
 """
 import configparser
+import json
 import os
 import ssl
 import sys
@@ -66,6 +71,26 @@ def read_config(path=None):
     return parser
 
 
+def published_address(path):
+    """(address, port) from a Redis connection file, or None when it is missing, unreadable
+    or names no address and port (Redis is away: the celery.ini values are the fallback)."""
+    if not path:
+        return None
+    try:
+        with open(os.path.expanduser(path)) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    address, port = data.get("address"), data.get("port")
+    if not isinstance(address, str) or not address or isinstance(port, bool) or not isinstance(port, int):
+        return None
+    if not 0 < port < 65536:
+        return None
+    return address, port
+
+
 def broker_url(params):
     """``redis[s]://[user]:{password}@{hostname}:{port}/0`` (user and password percent-encoded)."""
     values = dict(params)
@@ -109,6 +134,9 @@ def celery_settings(parser, worker=None):
         "username": parser.get("redis", "broker_username", fallback="").strip(),
         "tls": tls,
     }
+    published = published_address(parser.get("redis", "connection_file", fallback="").strip())
+    if published:
+        params["hostname"], params["port"] = published
     url = broker_url(params)
     settings = {
         "broker_url": url,
