@@ -78,7 +78,11 @@ lint unit integration molecule sanity testbed:
 testbed-teardown: setup
 	$(BIN)/ansible-playbook -i inventory/testbed playbooks/testbed_teardown.yml
 
-bench: setup-dev
+$(VENV)/.bench-installed: requirements/bench.txt requirements/dev.txt requirements/controller.txt
+	$(call venv_install,requirements/bench.txt)
+	touch $@
+
+bench: setup-dev $(VENV)/.bench-installed
 	VENV=$(VENV) benchmarks/run-all.sh
 
 build: setup

@@ -33,7 +33,9 @@ VENV = os.path.join(ROOT, "venv-celery")
 JUPYTER_VENV = os.path.join(HOME, ".cache", "ulhpc-test", "venv-jupyter")
 TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
 VARS = {"workspace_name": WORKSPACE, "redis_source_url": "file://" + TARBALL, "redis_version": "8.1.1",
-        "celery_workers": 1, "celery_worker_cores": 1, "celery_flower": True}
+        "celery_workers": 1, "celery_worker_cores": 1, "celery_flower": True,
+        # The tests count the tasks each worker ran from its per-task log lines.
+        "celery_worker_loglevel": "info"}
 
 
 def venv_python(code, timeout=300):

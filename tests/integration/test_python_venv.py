@@ -118,6 +118,50 @@ def test_dropping_the_modules_rewrites_the_wrapper_only(created):
     assert "# modules: -" in read(REQ).splitlines()
 
 
+LOCAL = os.path.join(CACHE, "tlocalpkg")
+WRITE_LOCAL = """
+import os, sys
+root, value = sys.argv[1], sys.argv[2]
+os.makedirs(os.path.join(root, "tlocalpkg"), exist_ok=True)
+with open(os.path.join(root, "pyproject.toml"), "w") as handle:
+    handle.write('[build-system]\\nrequires = ["setuptools>=61"]\\nbuild-backend = "setuptools.build_meta"\\n'
+                 '[project]\\nname = "tlocalpkg"\\nversion = "1.0"\\n')
+with open(os.path.join(root, "tlocalpkg", "__init__.py"), "w") as handle:
+    handle.write("VALUE = %s\\n" % value)
+"""
+
+
+def local_value():
+    proc = run_as([os.path.join(VENV, "bin", "python"), "-c", "import tlocalpkg; print(tlocalpkg.VALUE)"])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_a_local_package_is_installed_again_only_when_its_source_changes(created):
+    """The digest of the source tree decides (no remote call per file on a warm run)."""
+    run_as(["rm", "-rf", LOCAL], check=True)
+    run_as(["python3", "-c", WRITE_LOCAL, LOCAL, "1"], check=True)
+    local = {"python_venv_local_packages": [LOCAL]}
+    first = converge(**local)
+    assert first.rc == 0 and first.changed > 0, first.stdout[-4000:]
+    assert local_value() == "1"
+    again = converge(**local)
+    assert again.rc == 0 and again.changed == 0, again.stdout[-4000:]
+    run_as(["python3", "-c", WRITE_LOCAL, LOCAL, "2"], check=True)
+    checked = converge(check=True, **local)
+    assert checked.rc == 0 and checked.changed > 0, checked.stdout[-4000:]
+    assert "Would pip install tlocalpkg into %s" % VENV in " ".join(checked.stdout.split())
+    assert local_value() == "1"
+    applied = converge(**local)
+    assert applied.rc == 0 and applied.changed > 0, applied.stdout[-4000:]
+    assert local_value() == "2"
+    # Caches next to the sources do not count as a change.
+    run_as(["mkdir", "-p", os.path.join(LOCAL, "tlocalpkg", "__pycache__")], check=True)
+    run_as(["touch", os.path.join(LOCAL, "tlocalpkg", "__pycache__", "x.pyc")], check=True)
+    final = converge(**local)
+    assert final.rc == 0 and final.changed == 0, final.stdout[-4000:]
+
+
 BAD = os.path.join(CACHE, "venv-t-python-venv-bad")
 
 

@@ -35,6 +35,8 @@ WORKER_VAR = "ULHPCCELERY_WORKER"
 PUBLISH_RETRY = {"max_retries": 35, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
 # Exponential from 10 ms, at most 5 s apart, with full jitter: about a minute on average (110 s at most).
 RESULT_RETRIES = 30
+# kombu's Redis transport, minus a redis-py client built for every command (ulhpccelery.transport).
+TRANSPORT = "ulhpccelery.transport:Transport"
 # kombu's Redis transport keeps each delivered, not yet acknowledged task in these keys.
 UNACKED_KEYS = ("unacked_key", "unacked_index_key", "unacked_mutex_key")
 DEFAULT_PATH = os.path.join("~", ".ulhpc", "workspaces", "default", "config", "celery.ini")
@@ -145,6 +147,8 @@ def celery_settings(parser, worker=None):
         "result_serializer": "json",
         "accept_content": ["json"],
         "broker_connection_retry_on_startup": True,
+        # kombu's Redis transport with one client per channel (ulhpccelery.transport).
+        "broker_transport": TRANSPORT,
         # Each worker also consumes its own queue (<name>.dq): a task can be sent to one
         # worker (the playbook's smoke test does, so a backlog does not delay it).
         "worker_direct": True,

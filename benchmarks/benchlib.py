@@ -1,0 +1,71 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the newer benchmarks share: the machine line, timestamps on stderr, timed playbook runs,
+and running the measurement as the unprivileged test user when started as root."""
+import json
+import os
+import platform
+import pwd
+import re
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.environ.get("WS_BENCH_VENV_BIN", os.path.join(REPO, ".venv", "bin"))
+TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
+
+
+def log(message):
+    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), message))
+    sys.stderr.flush()
+
+
+def machine():
+    with open("/proc/meminfo") as handle:
+        mem_kb = int(handle.readline().split()[1])
+    return "%s, %d CPUs, %.0f GiB, Python %s" % (platform.platform(), os.cpu_count(), mem_kb / 2 ** 20,
+                                                 platform.python_version())
+
+
+def play(path, extravars, check=False, pipelining=None):
+    """One ansible-playbook run on the test inventory: {wall_s, changed, ok, skipped}. Fails loudly."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
+    if pipelining is not None:
+        env["ANSIBLE_PIPELINING"] = "True" if pipelining else "False"
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", os.path.join(REPO, "inventory", "testbed"),
+            "--limit", "workspace_hosts", path, "-e", json.dumps(extravars)] + (["--check"] if check else [])
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-2000:])
+        raise SystemExit("%s failed" % path)
+
+    def total(key):
+        return sum(int(n) for n in re.findall(r"\b%s=(\d+)" % key, proc.stdout))
+    return {"wall_s": wall, "changed": total("changed"), "ok": total("ok"), "skipped": total("skipped")}
+
+
+def run(script, args, measure, report):
+    """As root: run `script --json-only <argv>` as the test user and report its data; otherwise
+    measure here (print the JSON with --json-only). The report is written to args.out."""
+    if os.geteuid() == 0:
+        home = pwd.getpwnam(TEST_USER).pw_dir
+        argv = ["runuser", "-u", TEST_USER, "--", "env", "-i", "HOME=" + home, "USER=" + TEST_USER,
+                "LANG=C.UTF-8", "PATH=%s:/usr/local/bin:/usr/bin:/bin" % VENV_BIN, "WS_BENCH_VENV_BIN=" + VENV_BIN,
+                os.path.join(VENV_BIN, "python"), os.path.abspath(script), "--json-only"] + sys.argv[1:]
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, text=True, cwd=REPO, check=False)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-2000:])
+            return 1
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+    else:
+        data = measure(args)
+        if args.json_only:
+            print(json.dumps(data))
+            return 0
+    text = report(data, args)
+    with open(args.out, "w") as handle:
+        handle.write(text)
+    print(text)
+    return 0
