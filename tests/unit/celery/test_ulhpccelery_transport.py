@@ -62,3 +62,13 @@ def test_the_transport_is_kombus_redis_transport_with_this_channel():
     assert transport.Transport.Channel is transport.Channel
     module, name = config.TRANSPORT.split(":")
     assert getattr(sys.modules[module], name) is transport.Transport
+
+
+def test_clients_and_workers_use_it_and_flower_gets_kombus_own(tmp_path):
+    """Flower's broker pages refuse a transport they do not know by name."""
+    ini = tmp_path / "celery.ini"
+    ini.write_text("[redis]\nbroker_password=pw\nbroker_hostname=node-1\nbroker_port=64001\n")
+    parser = config.read_config(str(ini))
+    assert config.celery_settings(parser)["broker_transport"] == config.TRANSPORT
+    assert config.celery_settings(parser, worker="celery-worker-1")["broker_transport"] == config.TRANSPORT
+    assert "broker_transport" not in config.celery_settings(parser, stock_transport=True)

@@ -37,6 +37,9 @@ PUBLISH_RETRY = {"max_retries": 35, "interval_start": 0, "interval_step": 0.5, "
 RESULT_RETRIES = 30
 # kombu's Redis transport, minus a redis-py client built for every command (ulhpccelery.transport).
 TRANSPORT = "ulhpccelery.transport:Transport"
+# Set to 1 by the Flower service script: Flower's broker pages (queue lengths) know kombu's own
+# transports only, by name, and refuse any other ("'redis' broker is not supported").
+STOCK_TRANSPORT_VAR = "ULHPCCELERY_STOCK_TRANSPORT"
 # kombu's Redis transport keeps each delivered, not yet acknowledged task in these keys.
 UNACKED_KEYS = ("unacked_key", "unacked_index_key", "unacked_mutex_key")
 DEFAULT_PATH = os.path.join("~", ".ulhpc", "workspaces", "default", "config", "celery.ini")
@@ -125,7 +128,7 @@ def worker_name_of(index_key):
     return index_key[len(prefix):] if index_key.startswith(prefix) else None
 
 
-def celery_settings(parser, worker=None):
+def celery_settings(parser, worker=None, stock_transport=False):
     """Celery settings from a parsed celery.ini; ``worker``: the name of the worker that
     consumes with them (its own unacked keys), None for a client."""
     tls = parser.getboolean("redis", "broker_tls", fallback=False)
@@ -147,8 +150,6 @@ def celery_settings(parser, worker=None):
         "result_serializer": "json",
         "accept_content": ["json"],
         "broker_connection_retry_on_startup": True,
-        # kombu's Redis transport with one client per channel (ulhpccelery.transport).
-        "broker_transport": TRANSPORT,
         # Each worker also consumes its own queue (<name>.dq): a task can be sent to one
         # worker (the playbook's smoke test does, so a backlog does not delay it).
         "worker_direct": True,
@@ -182,6 +183,9 @@ def celery_settings(parser, worker=None):
             settings["result_backend_transport_options"] = dict(options)
         if "result_expires" in section:
             settings["result_expires"] = section.getint("result_expires")
+    if not stock_transport:
+        # kombu's Redis transport with one client per channel (ulhpccelery.transport).
+        settings["broker_transport"] = TRANSPORT
     if worker:
         settings["broker_transport_options"] = dict(settings.get("broker_transport_options", {}), **worker_keys(worker))
     return settings

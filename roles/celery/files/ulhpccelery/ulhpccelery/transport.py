@@ -9,7 +9,8 @@ channel's connection pool is the same: kombu drops the pool after a connection e
 the next command then builds a client on the new pool. A redis-py client takes a connection
 from the pool for each command, so sharing it between threads is safe.
 
-Selected by ``broker_transport = "ulhpccelery.transport:Transport"`` (ulhpccelery.config).
+Selected by ``broker_transport = "ulhpccelery.transport:Transport"`` (ulhpccelery.config), in clients
+and workers; Flower keeps kombu's own, which its broker pages know by name.
 """
 from contextlib import contextmanager
 
