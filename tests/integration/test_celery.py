@@ -76,9 +76,15 @@ def wait_for_flower_to_see_the_broker(after, seconds=60):
     flower = conn("flower")
     url = "https://%s:%s/" % (flower["address"], flower["port"])
     password = read("secrets/flower.password").strip()
-    deadline = time.monotonic() + seconds
-    while flower_status(url, "flower", password, path="api/queues/length") != 200:
-        assert time.monotonic() < deadline, "Flower does not answer about the broker after " + after
+    deadline, last = time.monotonic() + seconds, None
+    while True:
+        try:
+            last = flower_status(url, "flower", password, path="api/queues/length")
+        except OSError as exc:  # Flower starting again (it follows Redis): refused or slow handshake
+            last = exc
+        if last == 200:
+            return
+        assert time.monotonic() < deadline, "Flower does not answer about the broker after %s: %s" % (after, last)
         time.sleep(1)
 
 
@@ -446,31 +452,36 @@ def test_redis_killed_mid_run_comes_back_and_loses_no_task(celery_up):
           (tasks, result["end"] - killed_at, result["lost"]))
 
 
-def test_redis_cancelled_and_started_elsewhere_is_followed_by_workers_and_flower(celery_up):
-    """The Redis job is cancelled (scancel, a lost node) while 2000 tasks drain. A client that
-    still uses the old address fails with a connection error, never hangs. redis.yml alone
-    starts Redis in a new job on another port: the running worker and Flower follow it by
-    themselves (nobody re-runs celery.yml or restarts them), and every task's result arrives,
-    the queued ones included (Redis saved its data on SIGTERM). A re-run of celery.yml then
-    rewrites celery.ini."""
+def test_redis_cancelled_and_started_elsewhere_is_followed_by_workers_flower_and_clients(celery_up):
+    """The Redis job is cancelled (scancel, a lost node) while 2000 tasks drain, and redis.yml
+    alone starts Redis in a new job on another port. The running worker and Flower follow it by
+    themselves (nobody re-runs celery.yml or restarts them), and so does a client process that
+    was started before the move (a notebook's kernel): its connections read Redis's published
+    address when they connect (ulhpccelery.follow). While Redis is away its calls fail with a
+    connection error after about a minute of retries, never hang; once Redis is back, the same
+    process gets every task's result, the queued ones included (Redis saved its data on
+    SIGTERM). A re-run of celery.yml then rewrites celery.ini."""
     tasks = 2000
     redis = conn("redis")
     worker_job, flower_job = conn("celery-worker-1")["job_id"], conn("flower")["job_id"]
     worker_log = os.path.join(ROOT, "logs", "celery-worker-1.log")
     before = len(read(worker_log))
-    code = ("import json, sys, time, uuid\n"
+    code = ("import json, sys, time\n"
             "from ulhpccelery import tasks\n"
-            "from ulhpccelery.app import app\n"
             "res = [tasks.add.delay(i, 3) for i in range(%d)]\n"
             "print(json.dumps([r.id for r in res]), flush=True)\n"
             "sys.stdin.readline()\n"
-            "start = time.time()\n"
-            "try:\n"
-            "    app.AsyncResult(str(uuid.uuid4())).get(timeout=900)\n"
-            "    print(json.dumps({'got': True}))\n"
-            "except Exception as exc:\n"
-            "    print(json.dumps({'error': type(exc).__name__, 'message': str(exc)[:300], 'after': time.time() - start}))\n"
-            % tasks)
+            "start, errors = time.time(), []\n"
+            "while time.time() - start < 400:\n"
+            "    try:\n"
+            "        values = [r.get(timeout=120) for r in res]\n"
+            "        break\n"
+            "    except Exception as exc:  # what a notebook user sees; they run the cell again\n"
+            "        errors.append((type(exc).__name__, round(time.time() - start, 1)))\n"
+            "else:\n"
+            "    values = None\n"
+            "print(json.dumps({'ok': values == [i + 3 for i in range(%d)], 'errors': errors, 'after': time.time() - start}))\n"
+            % (tasks, tasks))
     client = subprocess.Popen(as_user_argv([os.path.join(VENV, "bin", "python"), "-c", code]),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -481,7 +492,7 @@ def test_redis_cancelled_and_started_elsewhere_is_followed_by_workers_and_flower
         while "ws-%s-redis" % WORKSPACE in squeue_names():
             assert time.monotonic() < deadline, "the cancelled Redis job does not end"
             time.sleep(1)
-        client.stdin.write("go\n")  # the old client now waits on the old address
+        client.stdin.write("go\n")  # the client now reads its results while Redis is away
         client.stdin.flush()
         moved = run_playbook("redis.yml", VARS)
         assert moved.rc == 0, moved.stdout[-3000:]
@@ -491,12 +502,11 @@ def test_redis_cancelled_and_started_elsewhere_is_followed_by_workers_and_flower
         if client.poll() is None:
             client.kill()
     old = json.loads(out.strip().splitlines()[-1])
-    # Celery's own words: reading the result store failed (its retries ran out), or reconnecting did,
-    # or its result consumer gave up on the dead connection (TimeoutError, long before the 900 s
-    # asked for: that is the connection loss, not the timeout). Never a hang.
-    assert old.get("error") in ("BackendGetMetaError", "RuntimeError", "ConnectionError", "OperationalError",
-                                "TimeoutError"), (old, err[-2000:])
-    assert old["after"] < 300, old
+    assert old["ok"], (old, err[-3000:])
+    # Celery's own words while Redis was away: reading the result store failed (its retries ran
+    # out), or reconnecting did, or its result consumer gave up on the dead connection.
+    expected = {"BackendGetMetaError", "RuntimeError", "ConnectionError", "OperationalError", "TimeoutError"}
+    assert {name for name, _after in old["errors"]} <= expected, old
     now = conn("redis")
     assert now["job_id"] != redis["job_id"] and now["port"] != redis["port"]
     results = venv_python("import json\nfrom ulhpccelery.app import app\n"
@@ -517,8 +527,9 @@ def test_redis_cancelled_and_started_elsewhere_is_followed_by_workers_and_flower
     ini = configparser.ConfigParser(interpolation=None)
     ini.read_string(read("config/celery.ini"))
     assert (ini["redis"]["broker_hostname"], ini.getint("redis", "broker_port")) == (now["address"], now["port"])
-    print("\nRedis job cancelled with %d tasks queued: the old client failed after %.1f s (%s); all results "
-          "%.1f s after redis.yml started the new Redis" % (tasks, old["after"], old["error"], done_at - moved_at))
+    print("\nRedis job cancelled with %d tasks queued: the client started before the move got every result "
+          "%.1f s after it began reading (errors on the way: %s); a new client's results %.1f s after redis.yml "
+          "started the new Redis" % (tasks, old["after"], old["errors"] or "none", done_at - moved_at))
 
 
 def test_zero_cores_is_refused(celery_up):

@@ -111,8 +111,32 @@ def test_the_published_redis_address_wins_over_the_ini(places, tmp_path):
     places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
     conn.write_text('{"address": "10.0.0.7", "port": 64123, "job_id": "42"}\n')
     settings = config.celery_settings(config.read_config())
-    assert settings["broker_url"] == settings["result_backend"] == "rediss://celery:pw%2Fwith%3Aodd%40chars@10.0.0.7:64123/0"
+    url = "rediss://celery:pw%2Fwith%3Aodd%40chars@10.0.0.7:64123/0"
+    assert settings["broker_url"] == url and settings["result_backend"] == config.BACKEND + "+" + url
     assert settings["broker_use_ssl"]["ssl_ca_certs"] == "/home/u/.ulhpc/tls/ca.crt"
+    # The transport and the result backend follow the file afterwards (ulhpccelery.follow).
+    assert settings["broker_transport_options"]["connection_file"] == str(conn)
+
+
+def test_flower_on_kombus_transport_gets_celerys_backend_and_no_file_option(places, tmp_path):
+    """Flower's service script starts it again when Redis moves; its broker pages want kombu's names."""
+    conn = tmp_path / "redis.json"
+    places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
+    settings = config.celery_settings(config.read_config(), stock_transport=True)
+    assert settings["result_backend"] == settings["broker_url"]
+    assert "connection_file" not in settings.get("broker_transport_options", {})
+
+
+def test_celery_reads_the_backend_class_from_the_url(places, tmp_path):
+    from celery.app.backends import by_url
+
+    conn = tmp_path / "redis.json"
+    places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
+    settings = config.celery_settings(config.read_config())
+    backend, url = by_url(settings["result_backend"])
+    from ulhpccelery import backend as ulhpc_backend
+
+    assert backend is ulhpc_backend.Backend and url == settings["broker_url"]
 
 
 @pytest.mark.parametrize("content", [None, "", "not json", "[1]", '{"address": "n", "port": "64001"}',

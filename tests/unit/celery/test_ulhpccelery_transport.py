@@ -198,7 +198,7 @@ def test_an_idle_consumer_waits_without_taking_then_takes(monkeypatch):
     assert one_round(chan) is True
     kinds = [command[0] for command in chan.client.connection.sent]
     assert kinds == ["EVALSHA", "BLMOVE", "EVALSHA"]
-    assert chan.client.connection.sent[1] == ["BLMOVE", "celery", "celery", "RIGHT", "RIGHT", 1]
+    assert chan.client.connection.sent[1] == ["BLMOVE", "celery", "celery", "RIGHT", "RIGHT", transport.WAIT_SECONDS]
     assert chan.client.parsed == ["EVALSHA", "BLMOVE", "EVALSHA"]
     assert chan.connection.delivered == [("celery", payload("tag-2"))]
 
@@ -213,7 +213,7 @@ def test_the_wait_follows_the_queue_of_the_last_task(monkeypatch):
     assert one_round(chan) is True
     assert one_round(chan) is None
     assert one_round(chan) is None
-    assert chan.client.connection.sent[2] == ["BLMOVE", "w1.dq", "w1.dq", "RIGHT", "RIGHT", 1]
+    assert chan.client.connection.sent[2] == ["BLMOVE", "w1.dq", "w1.dq", "RIGHT", "RIGHT", transport.WAIT_SECONDS]
 
 
 def test_a_server_without_the_script_gets_it_and_the_next_round_runs_it(monkeypatch):
@@ -243,3 +243,16 @@ def test_the_script_records_what_kombus_qos_records():
     """The hash entry must load as kombu's [message, exchange, routing_key] (restore_by_tag)."""
     assert "'[' .. item .. ','" in transport.RESERVE
     assert "KEYS[n + 1], tag" in transport.RESERVE and "KEYS[n + 2], now" in transport.RESERVE
+
+
+def test_a_channel_given_the_connection_file_makes_connections_that_follow_it(monkeypatch):
+    import redis
+
+    monkeypatch.setattr(kombu_redis.Channel, "_connparams",
+                        lambda self, asynchronous=False: {"host": "node-1", "port": 64001, "connection_class": redis.SSLConnection})
+    chan = transport.Channel.__new__(transport.Channel)
+    assert chan._connparams()["connection_class"] is redis.SSLConnection  # no file: kombu's own
+    chan.connection_file = "/home/u/.ulhpc/workspaces/w/run/redis.json"
+    cls = chan._connparams(asynchronous=True)["connection_class"]
+    assert issubclass(cls, redis.SSLConnection) and cls is not redis.SSLConnection
+    assert "connection_file" in transport.Channel.from_transport_options

@@ -37,6 +37,9 @@ PUBLISH_RETRY = {"max_retries": 35, "interval_start": 0, "interval_step": 0.5, "
 RESULT_RETRIES = 30
 # kombu's Redis transport, minus a redis-py client built for every command (ulhpccelery.transport).
 TRANSPORT = "ulhpccelery.transport:Transport"
+# Celery's Redis result backend whose connections follow Redis when it moves (ulhpccelery.backend);
+# Celery takes what is before the "+" of result_backend as the backend's class.
+BACKEND = "ulhpccelery.backend:Backend"
 # Set to 1 by the Flower service script: Flower's broker pages (queue lengths) know kombu's own
 # transports only, by name, and refuse any other ("'redis' broker is not supported").
 STOCK_TRANSPORT_VAR = "ULHPCCELERY_STOCK_TRANSPORT"
@@ -139,7 +142,8 @@ def celery_settings(parser, worker=None, stock_transport=False):
         "username": parser.get("redis", "broker_username", fallback="").strip(),
         "tls": tls,
     }
-    published = published_address(parser.get("redis", "connection_file", fallback="").strip())
+    connection_file = parser.get("redis", "connection_file", fallback="").strip()
+    published = published_address(connection_file)
     if published:
         params["hostname"], params["port"] = published
     url = broker_url(params)
@@ -184,8 +188,15 @@ def celery_settings(parser, worker=None, stock_transport=False):
         if "result_expires" in section:
             settings["result_expires"] = section.getint("result_expires")
     if not stock_transport:
-        # kombu's Redis transport with one client per channel (ulhpccelery.transport).
+        # kombu's Redis transport with one client per channel and one script per task taken
+        # (ulhpccelery.transport); its connections and the result backend's go where the
+        # connection file says Redis is now (ulhpccelery.follow). Flower, on kombu's transport,
+        # is started again by its service script when Redis moves.
         settings["broker_transport"] = TRANSPORT
+        if connection_file:
+            settings["result_backend"] = BACKEND + "+" + url
+            settings["broker_transport_options"] = dict(settings.get("broker_transport_options", {}),
+                                                        connection_file=os.path.expanduser(connection_file))
     if worker:
         settings["broker_transport_options"] = dict(settings.get("broker_transport_options", {}), **worker_keys(worker))
     return settings

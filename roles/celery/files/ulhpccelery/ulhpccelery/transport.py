@@ -11,10 +11,12 @@ whole or not at all.
 
 Redis cannot block inside a script, so a consumer with nothing to take waits with
 ``BLMOVE key key RIGHT RIGHT``, which blocks until the list holds something and then moves its
-last element onto itself (no change, nothing taken), and then runs the script again. It waits on
-one key: the queue it took its last task from (at first the first one it consumes). A task that
-arrives in another of its queues, or with a priority, while it is idle is taken within kombu's
-BRPOP timeout (1 s); a busy consumer never waits.
+last element onto itself (no change, nothing taken), and then runs the script again. Redis has
+no blocking command that watches several lists without taking from them, so it waits on one
+key, the queue it took its last task from (at first the first one it consumes), for at most
+WAIT_SECONDS: a task that arrives in another of its queues (a Celery worker also has its own,
+``<worker>.dq``), or with a priority, while it is idle is taken within that time. A busy
+consumer never waits.
 
 kombu's own path is kept for consumers without acknowledgements (nothing to record) and with
 a global key prefix (the script names keys as they are).
@@ -26,6 +28,9 @@ benchmarks/results/throughput.md). A channel here keeps one client while its con
 is the same: kombu drops the pool after a connection error, and the next command then builds a
 client on the new pool. A redis-py client takes a connection from the pool for each command, so
 sharing it between threads is safe.
+
+Its connections follow Redis when it moves (ulhpccelery.follow), given celery.ini's
+``connection_file`` as the transport option of that name.
 
 Selected by ``broker_transport = "ulhpccelery.transport:Transport"`` (ulhpccelery.config), in
 clients and workers; Flower keeps kombu's own, which its broker pages know by name.
@@ -40,6 +45,8 @@ from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
+
+from .follow import following
 
 # KEYS: the queue keys in the order to take from (kombu's: priority, then queue), then the
 # consumer's unacknowledged hash and its index. Returns false, or {key, task, recorded}:
@@ -68,6 +75,10 @@ end
 return false
 """
 RESERVE_SHA = hashlib.sha1(RESERVE.encode()).hexdigest()
+# The longest an idle consumer waits on one key before it looks at all of them again: a bound on
+# the delay of a task in another queue (kombu's BRPOP timeout, 1 s, would be the bound otherwise),
+# for 5 wake-ups a second of an idle worker (each a BLMOVE and a script call, well under 1 ms).
+WAIT_SECONDS = 0.2
 
 
 class QoS(kombu_redis.QoS):
@@ -86,6 +97,9 @@ class Channel(kombu_redis.Channel):
     """A Redis channel that reserves tasks atomically and reuses its client."""
 
     QoS = QoS
+    # celery.ini's connection_file (ulhpccelery.config): connections go where Redis is now.
+    from_transport_options = kombu_redis.Channel.from_transport_options + ("connection_file",)
+    connection_file = None
     _shared_client = None
     # The command whose reply the BRPOP connection waits for: None (kombu's BRPOP), EVALSHA
     # (RESERVE) or BLMOVE (the wait).
@@ -110,6 +124,12 @@ class Channel(kombu_redis.Channel):
         if shared is None or shared.connection_pool is not pool:
             shared = self._shared_client = self._create_client()
         yield shared
+
+    def _connparams(self, asynchronous=False):
+        params = super()._connparams(asynchronous=asynchronous)
+        if self.connection_file:
+            params["connection_class"] = following(params["connection_class"], self.connection_file)
+        return params
 
     def basic_consume(self, queue, *args, **kwargs):
         no_ack = kwargs.get("no_ack", args[0] if args else False)
@@ -165,7 +185,7 @@ class Channel(kombu_redis.Channel):
         if self._wait_next:
             queue = self._wait_queue if self._wait_queue in queues else queues[0]
             key = self._q_for_pri(queue, 0)
-            command = ["BLMOVE", key, key, "RIGHT", "RIGHT", timeout or 0]
+            command = ["BLMOVE", key, key, "RIGHT", "RIGHT", min(timeout or WAIT_SECONDS, WAIT_SECONDS)]
         else:
             keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
             command = ["EVALSHA", *self._reserve_args(keys)]
