@@ -101,7 +101,7 @@ def test_provisioned(celery_up):
     assert {"redis", "celery-worker-1", "flower"} <= set(services)
     assert services["flower"]["secret_files"] == [os.path.join(ROOT, "secrets", "flower.password")]
     assert services["flower"]["tunnel"].startswith("ssh -NL %d:" % services["flower"]["port"])
-    assert squeue_names() == ["ws-t-celery-celery-worker-1", "ws-t-celery-flower", "ws-t-celery-redis"]
+    assert squeue_names() == ["ws-%s-%s" % (WORKSPACE, name) for name in ("celery-worker-1", "flower", "redis")]
     assert "Run one task through the workers (smoke test)" in celery_up.stdout
 
 
@@ -183,7 +183,7 @@ def test_check_mode_changes_nothing(celery_up):
     scaled = run_playbook("celery.yml", dict(VARS, celery_workers=2), check=True)
     assert scaled.rc == 0, scaled.stdout[-3000:]
     assert scaled.changed >= 1  # it would submit worker 2 ...
-    assert "ws-t-celery-celery-worker-2" not in squeue_names()  # ... and does not
+    assert "ws-%s-celery-worker-2" % WORKSPACE not in squeue_names()  # ... and does not
     assert {name: conn(name)["job_id"] for name in jobs} == jobs
 
 
@@ -202,7 +202,7 @@ def test_scaling_while_tasks_run_loses_no_task(celery_up):
         assert client.stdout.readline().strip() == "submitted"
         up = run_playbook("celery.yml", dict(VARS, celery_workers=2))
         assert up.rc == 0, up.stdout[-3000:]
-        assert "ws-t-celery-celery-worker-2" in squeue_names()
+        assert "ws-%s-celery-worker-2" % WORKSPACE in squeue_names()
         assert {"celery-worker-1", "celery-worker-2"} <= set(up.workspace["services"])
         log2 = os.path.join(ROOT, "logs", "celery-worker-2.log")
         deadline = time.monotonic() + 60
@@ -212,7 +212,7 @@ def test_scaling_while_tasks_run_loses_no_task(celery_up):
         assert client.poll() is None, "the tasks were over before worker 2 was removed"
         down = run_playbook("celery.yml", VARS)
         assert down.rc == 0, down.stdout[-3000:]
-        assert "ws-t-celery-celery-worker-2" not in squeue_names()
+        assert "ws-%s-celery-worker-2" % WORKSPACE not in squeue_names()
         assert "celery-worker-2" not in down.workspace["services"]
         out, err = client.communicate(timeout=600)
     finally:
@@ -265,7 +265,7 @@ def test_scaling_down_a_worker_running_a_long_task(celery_up, stop_timeout, seco
         down = run_playbook("celery.yml", dict(VARS, workspace_stop_timeout=stop_timeout))
         stop_took = time.monotonic() - started
         assert down.rc == 0, down.stdout[-3000:]
-        assert "ws-t-celery-celery-worker-2" not in squeue_names()
+        assert "ws-%s-celery-worker-2" % WORKSPACE not in squeue_names()
         out, err = client.communicate(timeout=600)
         all_back = time.monotonic() - started
     finally:
@@ -286,10 +286,20 @@ def test_scaling_down_a_worker_running_a_long_task(celery_up, stop_timeout, seco
           "all results %.1f s after it began" % (stop_timeout, seconds, stop_took, all_back))
 
 
+def in_this_workspace(pid):
+    """Whether a process of the test user belongs to this module's workspace (its environment
+    names the workspace's celery.ini), not to one of the same user's other workspaces."""
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as handle:
+            return ("/workspaces/%s/" % WORKSPACE).encode() in handle.read()
+    except OSError:
+        return False
+
+
 def worker_main_pid(worker):
     """The PID of the worker's main process (the pool processes are its children)."""
     pids = set(int(pid) for pid in run_as(["pgrep", "-u", TEST_USER, "-f", "ulhpccelery worker .*%s@" % worker]
-                                          ).stdout.split())
+                                          ).stdout.split() if in_this_workspace(int(pid)))
     parents = {}
     for pid in pids:
         with open("/proc/%d/stat" % pid) as handle:
