@@ -111,8 +111,7 @@ def test_the_published_redis_address_wins_over_the_ini(places, tmp_path):
     places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
     conn.write_text('{"address": "10.0.0.7", "port": 64123, "job_id": "42"}\n')
     settings = config.celery_settings(config.read_config())
-    url = "rediss://celery:pw%2Fwith%3Aodd%40chars@10.0.0.7:64123/0"
-    assert settings["broker_url"] == url and settings["result_backend"] == config.BACKEND + "+" + url
+    assert settings["broker_url"] == settings["result_backend"] == "rediss://celery:pw%2Fwith%3Aodd%40chars@10.0.0.7:64123/0"
     assert settings["broker_use_ssl"]["ssl_ca_certs"] == "/home/u/.ulhpc/tls/ca.crt"
     # The transport and the result backend follow the file afterwards (ulhpccelery.follow).
     assert settings["broker_transport_options"]["connection_file"] == str(conn)
@@ -123,20 +122,32 @@ def test_flower_on_kombus_transport_gets_celerys_backend_and_no_file_option(plac
     conn = tmp_path / "redis.json"
     places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
     settings = config.celery_settings(config.read_config(), stock_transport=True)
-    assert settings["result_backend"] == settings["broker_url"]
     assert "connection_file" not in settings.get("broker_transport_options", {})
+    assert config.backend_overrides(settings) == {}
 
 
-def test_celery_reads_the_backend_class_from_the_url(places, tmp_path):
+def test_without_a_connection_file_celerys_own_backend_is_kept(places):
+    places["cwd"].write_text(INI)
+    assert config.backend_overrides(config.celery_settings(config.read_config())) == {}
+
+
+def test_celery_makes_the_following_backend_from_the_plain_url(places, tmp_path):
+    """The URL stays plain (Celery and kombu mask its password wherever they show it); the loader
+    maps its scheme to ulhpccelery.backend."""
+    from celery import Celery
     from celery.app.backends import by_url
+    from kombu.utils.url import maybe_sanitize_url
+
+    from ulhpccelery import backend as ulhpc_backend
 
     conn = tmp_path / "redis.json"
     places["cwd"].write_text(INI + "connection_file=%s\n" % conn)
     settings = config.celery_settings(config.read_config())
-    backend, url = by_url(settings["result_backend"])
-    from ulhpccelery import backend as ulhpc_backend
-
-    assert backend is ulhpc_backend.Backend and url == settings["broker_url"]
+    app = Celery(set_as_current=False)
+    app.loader.override_backends = config.backend_overrides(settings)
+    cls, url = by_url(settings["result_backend"], app.loader)
+    assert cls is ulhpc_backend.Backend and url == settings["result_backend"]
+    assert "pw" not in maybe_sanitize_url(settings["result_backend"])
 
 
 @pytest.mark.parametrize("content", [None, "", "not json", "[1]", '{"address": "n", "port": "64001"}',

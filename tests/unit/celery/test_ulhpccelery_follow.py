@@ -54,3 +54,18 @@ def test_the_result_backend_follows_too(tmp_path):
     cls = result.connparams["connection_class"]
     assert issubclass(cls, redis.SSLConnection) and cls.__name__ == "FollowingSSLConnection"
     assert (result.connparams["host"], result.connparams["port"]) == ("node-1", 64001)
+
+
+def test_the_app_makes_the_following_backend_when_celery_ini_names_a_connection_file(tmp_path, monkeypatch):
+    from ulhpccelery import backend
+    from ulhpccelery.app import _App
+
+    ini = tmp_path / "celery.ini"
+    ini.write_text("[redis]\nbroker_password=pw\nbroker_hostname=node-1\nbroker_port=64001\nconnection_file=%s\n"
+                   % (tmp_path / "redis.json"))
+    monkeypatch.setenv("ULHPCCELERY_CONFIG", str(ini))
+    app = _App("probe", set_as_current=False)
+    assert isinstance(app.backend, backend.Backend)
+    assert app.backend.connparams["connection_class"].__name__ == "FollowingConnection"
+    monkeypatch.setenv("ULHPCCELERY_STOCK_TRANSPORT", "1")  # Flower: Celery's own backend
+    assert type(_App("probe", set_as_current=False).backend).__name__ == "RedisBackend"

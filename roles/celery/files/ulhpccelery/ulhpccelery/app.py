@@ -21,8 +21,11 @@ class _App(Celery):
     def on_configure(self):
         # Read celery.ini when the app is first used, so that importing the package
         # (e.g. in a notebook before the workspace exists) does not fail.
-        self.conf.update(config.celery_settings(config.read_config(), worker=os.environ.get(config.WORKER_VAR),
-                                                stock_transport=os.environ.get(config.STOCK_TRANSPORT_VAR) == "1"))
+        settings = config.celery_settings(config.read_config(), worker=os.environ.get(config.WORKER_VAR),
+                                          stock_transport=os.environ.get(config.STOCK_TRANSPORT_VAR) == "1")
+        self.conf.update(settings)
+        # Celery makes the result backend after this, from result_backend's scheme and these.
+        self.loader.override_backends = config.backend_overrides(settings)
 
 
 app = _App("ulhpccelery", include=["ulhpccelery.tasks"])

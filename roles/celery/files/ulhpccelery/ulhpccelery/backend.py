@@ -1,8 +1,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Celery's Redis result backend, whose connections follow Redis when it moves (ulhpccelery.follow).
 
-Selected by ``result_backend = "ulhpccelery.backend:Backend+redis[s]://..."`` (ulhpccelery.config):
-Celery reads what is before ``+`` as the backend class and the rest as its URL.
+Given to Celery as the class of result_backend's ``redis`` and ``rediss`` schemes (the app's
+loader's ``override_backends``, ulhpccelery.config.backend_overrides); the connection file comes as
+the broker transport option ``connection_file``.
 """
 import redis
 from celery.backends.redis import RedisBackend

@@ -37,8 +37,10 @@ PUBLISH_RETRY = {"max_retries": 35, "interval_start": 0, "interval_step": 0.5, "
 RESULT_RETRIES = 30
 # kombu's Redis transport, minus a redis-py client built for every command (ulhpccelery.transport).
 TRANSPORT = "ulhpccelery.transport:Transport"
-# Celery's Redis result backend whose connections follow Redis when it moves (ulhpccelery.backend);
-# Celery takes what is before the "+" of result_backend as the backend's class.
+# Celery's Redis result backend whose connections follow Redis when it moves (ulhpccelery.backend),
+# given to Celery as the class of the redis:// and rediss:// schemes (backend_overrides). Not as
+# a "class+rediss://..." result_backend: kombu's URL sanitizer does not parse that form, and
+# would print the password wherever it shows the URL.
 BACKEND = "ulhpccelery.backend:Backend"
 # Set to 1 by the Flower service script: Flower's broker pages (queue lengths) know kombu's own
 # transports only, by name, and refuse any other ("'redis' broker is not supported").
@@ -131,6 +133,14 @@ def worker_name_of(index_key):
     return index_key[len(prefix):] if index_key.startswith(prefix) else None
 
 
+def backend_overrides(settings):
+    """The result backend classes an app with ``settings`` gives Celery's loader (its
+    ``override_backends``): ulhpccelery.backend when the connections follow a connection file."""
+    if "connection_file" in settings.get("broker_transport_options", {}) and settings.get("broker_transport") == TRANSPORT:
+        return {"redis": BACKEND, "rediss": BACKEND}
+    return {}
+
+
 def celery_settings(parser, worker=None, stock_transport=False):
     """Celery settings from a parsed celery.ini; ``worker``: the name of the worker that
     consumes with them (its own unacked keys), None for a client."""
@@ -194,7 +204,6 @@ def celery_settings(parser, worker=None, stock_transport=False):
         # is started again by its service script when Redis moves.
         settings["broker_transport"] = TRANSPORT
         if connection_file:
-            settings["result_backend"] = BACKEND + "+" + url
             settings["broker_transport_options"] = dict(settings.get("broker_transport_options", {}),
                                                         connection_file=os.path.expanduser(connection_file))
     if worker:
