@@ -256,3 +256,10 @@ def test_a_channel_given_the_connection_file_makes_connections_that_follow_it(mo
     cls = chan._connparams(asynchronous=True)["connection_class"]
     assert issubclass(cls, redis.SSLConnection) and cls is not redis.SSLConnection
     assert "connection_file" in transport.Channel.from_transport_options
+
+
+def test_cancelled_consumers_without_acks_are_forgotten(monkeypatch):
+    chan, _shared = consuming(monkeypatch, ["celery"], [])
+    chan._no_ack_consumers = {"gone": "celery", "ctag": "reply.q"}
+    assert chan._reserves(["celery"]) and chan._no_ack_consumers == {"ctag": "reply.q"}
+    assert not chan._reserves(["reply.q"])

@@ -161,8 +161,9 @@ class Channel(kombu_redis.Channel):
         if self.global_keyprefix:
             return False
         consuming = getattr(self, "_consumers", ())
-        no_ack = {queue for tag, queue in self._no_ack_consumers.items() if tag in consuming}
-        return not no_ack.intersection(queues)
+        # Forget cancelled consumers (a client makes one per control reply it waits for).
+        self._no_ack_consumers = {tag: queue for tag, queue in self._no_ack_consumers.items() if tag in consuming}
+        return not set(self._no_ack_consumers.values()).intersection(queues)
 
     def _reserve_args(self, keys):
         return [RESERVE_SHA, len(keys) + 2, *keys, self.unacked_key, self.unacked_index_key]
