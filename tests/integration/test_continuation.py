@@ -1,6 +1,8 @@
 """Walltime continuity (workspace_continuation), as the unprivileged test user (workspace
 t-continue): Redis and a Celery worker with a 3-minute walltime hand over to their queued
-successors while tasks keep coming, and nothing is lost.
+successors while tasks keep coming, and nothing is lost. Jupyter (workspace
+t-continue-jupyter) hands over too: its successor serves the same root directory with the same
+password.
 
 Each service job, once its service runs, queues a successor (same script, same sbatch command
 line, --dependency=singleton). Slurm signals the job 60 s ahead of its walltime
@@ -13,7 +15,11 @@ import os
 import subprocess
 import time
 
-from conftest import as_user_argv, run_as, run_playbook
+import urllib.error
+import urllib.request
+
+from conftest import as_user_argv, read_secret, run_as, run_playbook
+from test_jupyter import base_url, login
 
 WORKSPACE = "t-continue"
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
@@ -121,3 +127,74 @@ def test_services_hand_over_to_their_successors_at_walltime_and_lose_no_task():
         down = run_playbook("teardown.yml", {"workspace_name": WORKSPACE})
         assert down.rc == 0, down.stdout[-3000:]
         assert jobs("redis") == [] and jobs("celery-worker-1") == []
+
+
+JUPYTER_WORKSPACE = "t-continue-jupyter"
+# The Jupyter tests' venv (shared across test modules and runs: installed once).
+JUPYTER_VENV = os.path.join(HOME, ".cache", "ulhpc-test", "venv-jupyter")
+NOTEBOOK = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "written before the handover"}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def jupyter_conn():
+    try:
+        with open(os.path.join(HOME, ".ulhpc", "workspaces", JUPYTER_WORKSPACE, "run", "jupyter.json")) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+def test_jupyter_hands_over_to_its_successor_with_the_same_root_dir_and_password():
+    """jupyter.yml with a 3-minute walltime: the server's job queued its successor; at the
+    walltime signal the server stops, and the successor serves the same root directory (a
+    notebook saved through the first server is there) with the same password, on a port of its
+    own that it publishes in run/jupyter.json."""
+    variables = {"workspace_name": JUPYTER_WORKSPACE, "python_venv_path": JUPYTER_VENV,
+                 "workspace_continuation": True, "workspace_slurm": {"time": "00:03:00"}}
+    run_playbook("teardown.yml", {"workspace_name": JUPYTER_WORKSPACE})
+    try:
+        up = run_playbook("jupyter.yml", variables)
+        assert up.rc == 0, up.stdout[-3000:]
+        first = jupyter_conn()
+        password = read_secret(JUPYTER_WORKSPACE, "jupyter.password")
+        opener, xsrf, post = login(first, password)
+        assert post == 302, post
+        saved = urllib.request.Request(
+            base_url(first) + "api/contents/handover.ipynb", method="PUT",
+            data=json.dumps({"type": "notebook", "format": "json", "content": NOTEBOOK}).encode(),
+            headers={"Content-Type": "application/json", "X-XSRFToken": xsrf})
+        assert opener.open(saved, timeout=30).status in (200, 201)
+        started = time.monotonic()
+        while jupyter_conn().get("job_id") in (None, first["job_id"]):
+            assert time.monotonic() - started < 420, "no handover within 7 minutes of a 3-minute walltime"
+            time.sleep(5)
+        handed_over = time.monotonic() - started
+        second = jupyter_conn()
+        deadline = time.monotonic() + 60
+        while True:  # the successor publishes its address once it answers; allow a slow first login
+            try:
+                opener, _xsrf, post = login(second, password)
+                if post == 302:
+                    break
+            except (OSError, urllib.error.URLError):
+                pass
+            assert time.monotonic() < deadline, "the successor does not accept the password"
+            time.sleep(2)
+        with opener.open(base_url(second) + "api/contents/handover.ipynb", timeout=30) as response:
+            got = json.load(response)
+        assert got["content"]["cells"][0]["source"] == "written before the handover", got
+        assert str(second["job_id"]) != str(first["job_id"])
+        # The first job ended at its walltime signal, and the successor queues the next one.
+        deadline = time.monotonic() + 60
+        while True:
+            out = run_as(["squeue", "-h", "-u", TEST_USER, "-n", "ws-%s-jupyter" % JUPYTER_WORKSPACE, "-o", "%i"],
+                         check=True).stdout.split()
+            if str(first["job_id"]) not in out and str(second["job_id"]) in out and len(out) == 2:
+                break
+            assert time.monotonic() < deadline, out
+            time.sleep(1)
+        print("\ncontinuation, 3-minute walltime: Jupyter ran in its successor (port %s, was %s) %.0f s after "
+              "the notebook was saved; the notebook and the password were there" % (second["port"], first["port"], handed_over))
+    finally:
+        down = run_playbook("teardown.yml", {"workspace_name": JUPYTER_WORKSPACE})
+        assert down.rc == 0, down.stdout[-3000:]
