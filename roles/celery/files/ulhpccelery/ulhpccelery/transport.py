@@ -77,7 +77,8 @@ return false
 RESERVE_SHA = hashlib.sha1(RESERVE.encode()).hexdigest()
 # The longest an idle consumer waits on one key before it looks at all of them again: a bound on
 # the delay of a task in another queue (kombu's BRPOP timeout, 1 s, would be the bound otherwise),
-# for 5 wake-ups a second of an idle worker (each a BLMOVE and a script call, well under 1 ms).
+# for 5 wake-ups a second of an idle worker (each a BLMOVE and a script call): measured idle, its
+# main process used 0.4 % of a core in all (0.23 s of CPU in 60 s, Celery's own timers included).
 WAIT_SECONDS = 0.2
 
 
