@@ -8,9 +8,8 @@ the broker transport option ``connection_file``.
 import redis
 from celery.backends.redis import RedisBackend
 
+from .config import CONNECTION_FILE_OPTION
 from .follow import following
-
-CONNECTION_FILE_OPTION = "connection_file"
 
 
 class Backend(RedisBackend):

@@ -42,6 +42,9 @@ TRANSPORT = "ulhpccelery.transport:Transport"
 # a "class+rediss://..." result_backend: kombu's URL sanitizer does not parse that form, and
 # would print the password wherever it shows the URL.
 BACKEND = "ulhpccelery.backend:Backend"
+# The broker transport option that names Redis's connection file (read by ulhpccelery.transport
+# and ulhpccelery.backend).
+CONNECTION_FILE_OPTION = "connection_file"
 # Set to 1 by the Flower service script: Flower's broker pages (queue lengths) know kombu's own
 # transports only, by name, and refuse any other ("'redis' broker is not supported").
 STOCK_TRANSPORT_VAR = "ULHPCCELERY_STOCK_TRANSPORT"
@@ -136,7 +139,7 @@ def worker_name_of(index_key):
 def backend_overrides(settings):
     """The result backend classes an app with ``settings`` gives Celery's loader (its
     ``override_backends``): ulhpccelery.backend when the connections follow a connection file."""
-    if "connection_file" in settings.get("broker_transport_options", {}) and settings.get("broker_transport") == TRANSPORT:
+    if CONNECTION_FILE_OPTION in settings.get("broker_transport_options", {}) and settings.get("broker_transport") == TRANSPORT:
         return {"redis": BACKEND, "rediss": BACKEND}
     return {}
 
@@ -205,7 +208,7 @@ def celery_settings(parser, worker=None, stock_transport=False):
         settings["broker_transport"] = TRANSPORT
         if connection_file:
             settings["broker_transport_options"] = dict(settings.get("broker_transport_options", {}),
-                                                        connection_file=os.path.expanduser(connection_file))
+                                                        **{CONNECTION_FILE_OPTION: os.path.expanduser(connection_file)})
     if worker:
         settings["broker_transport_options"] = dict(settings.get("broker_transport_options", {}), **worker_keys(worker))
     return settings

@@ -46,6 +46,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
+from .config import CONNECTION_FILE_OPTION
 from .follow import following
 
 # KEYS: the queue keys in the order to take from (kombu's: priority, then queue), then the
@@ -99,7 +100,7 @@ class Channel(kombu_redis.Channel):
 
     QoS = QoS
     # celery.ini's connection_file (ulhpccelery.config): connections go where Redis is now.
-    from_transport_options = kombu_redis.Channel.from_transport_options + ("connection_file",)
+    from_transport_options = kombu_redis.Channel.from_transport_options + (CONNECTION_FILE_OPTION,)
     connection_file = None
     _shared_client = None
     # The command whose reply the BRPOP connection waits for: None (kombu's BRPOP), EVALSHA
