@@ -11,6 +11,7 @@ __metaclass__ = type
 import os
 import pwd
 import re
+import stat
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
 from ansible_collections.ulhpc.workspace.plugins.module_utils._lock import FileLock, LockTimeout
@@ -124,24 +125,29 @@ class SlurmJob(object):
         return argv
 
     def write_argv_file(self, argv):
-        """The sbatch command line, NUL-separated, in argv_file (0600, replaced atomically and
-        only when it differs): a service job submits its own successor with it."""
-        data = b"".join(arg.encode("utf-8") + b"\0" for arg in argv)
-        path = self.p["argv_file"]
+        """The sbatch command line, NUL-separated, in argv_file: a service job submits its own
+        successor with it."""
+        self.keep_file("argv_file", b"".join(arg.encode("utf-8") + b"\0" for arg in argv), 0o600)
+
+    def keep_file(self, key, data, mode):
+        """data in the file of option key, with mode, replaced atomically and only when it
+        differs (a warm run rewrites nothing)."""
+        path = self.p[key]
         try:
             with open(path, "rb") as handle:
-                if handle.read() == data:
+                if handle.read() == data and stat.S_IMODE(os.fstat(handle.fileno()).st_mode) == mode:
                     return
         except (IOError, OSError):
             pass
         tmp = "%s.tmp.%d" % (path, os.getpid())
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.rename(tmp, path)
         except (IOError, OSError) as exc:
-            raise SlurmJobError("cannot write argv_file %s: %s" % (path, exc))
+            raise SlurmJobError("cannot write %s %s: %s" % (key, path, exc))
 
     def set_job(self, job):
         public = slurm.public_job(job)
@@ -335,6 +341,8 @@ class SlurmJob(object):
                     with_tails=False)
         if p["argv_file"]:
             self.write_argv_file(self.sbatch_argv(fp))
+        if p["script_file"]:
+            self.keep_file("script_file", script, 0o700)
         if job is not None:
             return job["job_id"], {job["job_id"]: job}
         known = set(j["job_id"] for j in active)

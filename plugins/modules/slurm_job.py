@@ -226,6 +226,13 @@ options:
         this file when the module submits or finds the job, so that the job can submit its own
         successor (the workspace's walltime continuity). Rewritten only when it changes.
     type: path
+  script_file:
+    description:
+      - Write the job's script (O(content), or a copy of O(script)) to this file, mode C(0700), when
+        the module submits or finds the job. A job submits its own successor with this script, and
+        a user can read it there. Rewritten only when it changes, so a warm run needs no separate
+        M(ansible.builtin.copy) task.
+    type: path
 notes:
   - The job is identified by name and user; a different user's job of the same name is ignored.
   - A job that ended is remembered by C(squeue) only for C(MinJobAge) seconds (300 by default);
@@ -452,6 +459,7 @@ def main():
         lock=dict(type="path"),
         lock_timeout=dict(type="int", default=120),
         argv_file=dict(type="path"),
+        script_file=dict(type="path"),
     )
     module = AnsibleModule(
         argument_spec=spec,

@@ -235,7 +235,7 @@ def test_check_mode_sees_the_restart_a_config_change_makes(redis_up, base_vars):
     text = run_as(["cat", conf]).stdout
     checked = run_playbook("redis.yml", dict(base_vars, redis_maxmemory="64mb"), check=True)
     assert checked.rc == 0, checked.stdout[-3000:]
-    assert task_outcomes(checked.stdout, "Render redis.conf") == ["changed"]
+    assert task_outcomes(checked.stdout, "Write redis.conf") == ["changed"]
     assert task_outcomes(checked.stdout, "Submit the service's Slurm job") == ["changed"], checked.stdout[-3000:]
     assert run_as(["cat", conf]).stdout == text
     assert connection()["job_id"] == before["job_id"] and job_ids() == [str(before["job_id"])]

@@ -565,6 +565,20 @@ def test_the_running_job_is_in_charge_and_the_queued_ones_are_its_successors(run
     assert argv_file.stat().st_mtime_ns == before  # unchanged: not rewritten
 
 
+def test_the_script_file_is_kept_private_and_rewritten_only_when_it_differs(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    script_file = tmp_path / "svc.sh"
+    script_file.write_text("stale")
+    os.chmod(str(script_file), 0o644)
+    found = [VERSION, {"argv": QUERY, "out": squeue_json({"id": 96, "name": "svc", "state": "RUNNING", "comment": fp})}]
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "script_file": str(script_file)}, found)
+    assert not result["changed"] and result["job_id"] == "96"
+    assert script_file.read_text() == SCRIPT and oct(script_file.stat().st_mode & 0o777) == "0o700"
+    before = script_file.stat().st_mtime_ns
+    run_module(slurm_job, {"name": "svc", "content": SCRIPT, "script_file": str(script_file)}, list(found))
+    assert script_file.stat().st_mtime_ns == before
+
+
 def test_without_a_running_job_the_oldest_is_in_charge(run_module, tmp_path):
     fp = fp_of(tmp_path)
     result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT}, [
