@@ -23,9 +23,9 @@ def encode_secret(raw, fmt):
 
 
 class Secret(object):
-    def __init__(self, module):
+    def __init__(self, module, path):
         self.module = module
-        self.path = os.path.abspath(module.params["path"])
+        self.path = os.path.abspath(path)
         self.parent = os.path.dirname(self.path)
 
     def _read(self):
@@ -44,7 +44,16 @@ class Secret(object):
             if not self.module.check_mode:
                 os.chmod(path, wanted)
 
+    def require(self):
+        """For state existing: fail, before anything changes, unless the secret is there."""
+        value = self._read() if os.path.isfile(self.path) else None
+        if not value:
+            self.module.fail_json(msg="The secret file %s is %s; another step makes it (state: existing creates "
+                                      "nothing)" % (self.path, "empty" if value == "" else "missing"))
+
     def run(self):
+        if self.module.params["state"] == "existing":
+            self.require()
         result = dict(changed=False, path=self.path, created=False, fixed_modes=[], value="")
         if os.path.isdir(self.path):
             self.module.fail_json(msg="%s is a directory; give the path of the secret file" % self.path, **result)

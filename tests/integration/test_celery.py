@@ -102,7 +102,7 @@ def test_provisioned(celery_up):
     assert services["flower"]["secret_files"] == [os.path.join(ROOT, "secrets", "flower.password")]
     assert services["flower"]["tunnel"].startswith("ssh -NL %d:" % services["flower"]["port"])
     assert squeue_names() == ["ws-%s-%s" % (WORKSPACE, name) for name in ("celery-worker-1", "flower", "redis")]
-    assert "Run one task through the workers (smoke test)" in celery_up.stdout
+    assert "runs one task (smoke test)" in celery_up.stdout
 
 
 def test_celery_ini_is_the_tutorials(celery_up):

@@ -128,8 +128,8 @@ def test_first_demo_works_offline_from_the_archive(demo):
     flat = " ".join(log.split())
     assert re.search(r"Redis 8\.1\.1 built in \d+:\d\d:\d\d \(h:mm:ss\) with make -j\d+", flat), log[-6000:]
     assert re.search(r"venv-celery is up to date: pip took \d+:\d\d:\d\d", flat), log[-6000:]
-    # The playbook's own smoke test sent a task through Redis to a worker and got 42 back.
-    assert "Run one task through the workers (smoke test)" in log
+    # The celery role's smoke test sent a task through Redis to a worker and got 42 back.
+    assert "runs one task (smoke test)" in log
     result = recap(log)
     assert result["failed"] == 0 and result["unreachable"] == 0 and result["changed"] > 0
     assert "valkey_8.1.1+dfsg1.orig.tar.xz" in demo["logs"]["cache.txt"]
@@ -164,7 +164,7 @@ def test_the_collection_tarball_installs_and_runs_the_same_without_a_checkout(de
     assert "ulhpc.workspace:0.1.0 was installed successfully" in logs["install.log"], logs["install.log"]
     log = logs["tarball.log"]
     assert demo["codes"].get("tarball") == "0", log[-6000:]
-    assert "Run one task through the workers (smoke test)" in log
+    assert "runs one task (smoke test)" in log
     result = recap(log)
     assert result["failed"] == 0 and result["changed"] == 0, log[-6000:]
 

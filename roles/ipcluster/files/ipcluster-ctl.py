@@ -4,9 +4,11 @@
 
 Prints one JSON object on stdout (or key=value words with --kv). Subcommands:
 
-  profile IPYTHON_DIR PROFILE [--ipython BIN] [--check]
+  profile IPYTHON_DIR PROFILE [--ipython BIN] [--block TEXT] [--check]
       resolve the profile directory; create the parallel profile with
-      `BIN profile create --parallel` when --ipython is given and it is missing.
+      `BIN profile create --parallel` when --ipython is given and it is missing;
+      with --block, put TEXT in ipcluster_config.py's managed block, and return the
+      digest of the file's other lines (settings_sha256).
   wait IPYTHON_DIR PROFILE CLUSTER_ID ENGINES TIMEOUT [--log FILE]... [--kv]
       connect as a client and wait until ENGINES engines have registered and
       answer; on timeout exit 1 with the tail of the controller's, engines' and
@@ -23,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -88,6 +91,35 @@ def engine_sets(cluster):
     return jobs, outputs
 
 
+BLOCK_BEGIN = "# BEGIN ulhpc.workspace.ipcluster managed block: set the role's variables, do not edit"
+BLOCK_END = "# END ulhpc.workspace.ipcluster managed block: set the role's variables, do not edit"
+
+
+def with_block(text, block):
+    """(the config text with the managed block replaced, or added at the end; the text outside
+    the block). The outside part is the user's own: its digest fingerprints their settings."""
+    lines = text.splitlines()
+    try:
+        start = lines.index(BLOCK_BEGIN)
+        end = lines.index(BLOCK_END, start)
+    except ValueError:
+        start = end = None
+    outside = lines if start is None else lines[:start] + lines[end + 1:]
+    managed = [BLOCK_BEGIN] + block.splitlines() + [BLOCK_END]
+    new = lines + managed if start is None else lines[:start] + managed + lines[end + 1:]
+    return "\n".join(new) + "\n", "\n".join(outside) + "\n"
+
+
+def write_over(path, text):
+    """Replace path's content atomically, keeping its mode."""
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+    os.rename(tmp, path)
+
+
 def cmd_profile(args):
     pdir = profile_dir(args)
     config = os.path.join(pdir, "ipcluster_config.py")
@@ -105,6 +137,17 @@ def cmd_profile(args):
                 result["msg"] = "ipython profile create failed (rc=%d): %s" % (proc.returncode, proc.stdout[-2000:])
                 emit(result, 1)
             result["exists"] = True
+    if args.block is not None and os.path.isfile(config):
+        # In the same call as the profile (one remote call where blockinfile and a stat of the
+        # file took two more on every run).
+        with open(config) as handle:
+            text = handle.read()
+        new, outside = with_block(text, args.block)
+        result["settings_sha256"] = hashlib.sha256(outside.encode("utf-8")).hexdigest()
+        if new != text:
+            result["changed"] = result["block_changed"] = True
+            if not args.check:
+                write_over(config, new)
     emit(result)
 
 
@@ -357,6 +400,7 @@ def main():
         if name in ("profile", "stop"):
             cmd.add_argument("--check", action="store_true")
     sub.choices["profile"].add_argument("--ipython", default="")
+    sub.choices["profile"].add_argument("--block", help="the managed block of ipcluster_config.py, written when it differs")
     sub.choices["wait"].add_argument("--log", action="append", default=[])
     sub.choices["wait"].add_argument("--kv", action="store_true")
     sub.choices["wait"].add_argument("--watch-pid", type=int, default=0, help="fail early when this process exits")

@@ -10,6 +10,7 @@
 #   - the IPython profile argv[8] that the kernel runs with (created when missing): a bare
 #     `ipp.Client()` in the kernel looks for its cluster in the kernel's profile.
 # argv[7] is "apply", or "check" to only report. Prints JSON, never the password.
+import hashlib
 import json
 import os
 import re
@@ -87,5 +88,7 @@ if not exists:
     if apply:
         os.makedirs(notebooks_dir, 0o700)
 present = sorted(name for name in os.listdir(notebooks_dir) if name.endswith(".ipynb")) if exists else []
+# The digest of the config as written (or, in check mode, as it would be): the launcher
+# fingerprints the server's config by it, without reading the file again.
 print(json.dumps({"changed": changed, "kernelspec": kernel_json, "notebooks_dir_exists": exists or apply,
-                  "notebooks": present}))
+                  "notebooks": present, "config_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}))

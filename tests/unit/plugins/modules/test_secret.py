@@ -121,3 +121,40 @@ def test_a_file_where_the_directory_goes_is_refused(run, tmp_path, check):
     result = run({"path": str(parent / "s")}, check=check)
     assert result["failed"] and "exists and is not a directory" in result["msg"]
     assert parent.read_text() == "not a directory"
+
+
+def test_paths_make_several_secrets_in_one_call_and_keep_them(run, tmp_path):
+    first_path, second_path = tmp_path / "s" / "a.password", tmp_path / "s" / "b.password"
+    second_path.parent.mkdir(mode=0o700)
+    second_path.write_text("kept")
+    os.chmod(str(second_path), 0o644)
+    result = run({"paths": [str(first_path), str(second_path)], "bytes": 16})
+    assert result["changed"] and result["created"]
+    assert result["values"] == [first_path.read_text(), "kept"] and len(result["values"][0]) == 32
+    assert result["fixed_modes"] == [str(second_path)] and mode(second_path) == 0o600
+    again = run({"paths": [str(first_path), str(second_path)]})
+    assert not again["changed"] and again["values"] == result["values"]
+
+
+def test_path_and_paths_are_exclusive_and_one_is_needed(run, tmp_path):
+    both = run({"path": str(tmp_path / "a"), "paths": [str(tmp_path / "b")]})
+    assert both["failed"] and "mutually exclusive" in both["msg"]
+    neither = run({})
+    assert neither["failed"] and "one of the following is required" in neither["msg"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_state_existing_reads_and_never_creates(run, tmp_path):
+    there = tmp_path / "s" / "there.password"
+    there.parent.mkdir(mode=0o700)
+    there.write_text("abc")
+    os.chmod(str(there), 0o640)
+    missing = tmp_path / "t" / "missing.password"
+    refused = run({"paths": [str(there), str(missing)], "state": "existing"})
+    assert refused["failed"] and "%s is missing" % missing in refused["msg"]
+    assert not missing.parent.exists() and mode(there) == 0o640  # nothing changed, not even a mode
+    read = run({"paths": [str(there)], "state": "existing"})
+    assert read["values"] == ["abc"] and not read["created"] and mode(there) == 0o600
+    (tmp_path / "s" / "empty").write_text("")
+    empty = run({"path": str(tmp_path / "s" / "empty"), "state": "existing"})
+    assert empty["failed"] and "is empty" in empty["msg"]
