@@ -12,7 +12,6 @@ this controller), and each scenario's warm re-run (everything up: changed=0) and
 run, with and without Ansible's pipelining. Prints medians and the ratio to the floor.
 Writes benchmarks/results/rerun.md (machine and date included).
 """
-import argparse
 import json
 import os
 import statistics
@@ -20,7 +19,8 @@ import subprocess
 import sys
 import time
 
-from benchlib import REPO, VENV_BIN, log, machine, play, run
+import benchlib
+from benchlib import REPO, VENV_BIN, log, machine, play
 
 WORKSPACE = "b-rerun"
 TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
@@ -99,12 +99,7 @@ def report(data, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "rerun.md"))
-    parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    return run(__file__, args, measure, report)
+    return benchlib.main(__file__, __doc__, "rerun.md", measure, report)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,14 @@ def run(script, args, measure, report):
         handle.write(text)
     print(text)
     return 0
+
+
+def main(script, doc, default_out, measure, report, runs=3):
+    """The command line of a benchmark with only --runs: measure, then write the report to
+    --out (default benchmarks/results/<default_out>)."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", default_out))
+    parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
+    return run(script, parser.parse_args(), measure, report)
