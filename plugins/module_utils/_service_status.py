@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils._connection import laptop_access
+from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_values import job_order
 
 STATES = ("pending", "starting", "running", "dead", "stopped")
 
@@ -41,18 +42,13 @@ def _slurm_state(job, conn):
     return (state or "unknown").lower()
 
 
-def _job_order(job):
-    head = str(job.get("job_id", "")).split("_", 1)[0]
-    return (int(head) if head.isdigit() else float("inf"), str(job.get("job_id")))
-
-
 def in_charge(jobs):
     """(job in charge, [successors]) of a service's active jobs: the running one, else the
     oldest; the others wait behind it (walltime continuity's --dependency=singleton). A single
     job dict is taken as it is."""
     if isinstance(jobs, dict):
         return jobs, []
-    ordered = sorted(jobs or [], key=lambda j: (j.get("state") != "RUNNING", _job_order(j)))
+    ordered = sorted(jobs or [], key=lambda j: (j.get("state") != "RUNNING", job_order(j.get("job_id", ""))))
     return (ordered[0] if ordered else None), ordered[1:]
 
 

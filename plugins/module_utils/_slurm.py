@@ -13,7 +13,7 @@ __metaclass__ = type
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_values import (
     ACTIVE_STATES, FINISHED_STATES, STATE_CODES, SlurmParseError, SlurmReportedError,
     UNLIMITED_WORDS, epoch_to_iso, exit_from_json, expand_hostlist, format_duration, is_active,
-    is_finished, iso_to_epoch, job_port, normalize_state, parse_duration, parse_exit_code_text,
+    is_finished, iso_to_epoch, job_order, job_port, normalize_state, parse_duration, parse_exit_code_text,
     parse_time_limit, slurm_num, slurm_str, slurm_time, time_limit_text)
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_jobs import (
     FINGERPRINT_PREFIX, JOB_KEYS, JOB_NAME_RE, base_job_id, blank_job, default_output_path,
@@ -29,7 +29,7 @@ from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_parsers imp
 __all__ = (
     "ACTIVE_STATES", "FINISHED_STATES", "STATE_CODES", "SlurmParseError", "SlurmReportedError",
     "UNLIMITED_WORDS", "epoch_to_iso", "exit_from_json", "expand_hostlist", "format_duration",
-    "is_active", "is_finished", "iso_to_epoch", "job_port", "normalize_state", "parse_duration",
+    "is_active", "is_finished", "iso_to_epoch", "job_order", "job_port", "normalize_state", "parse_duration",
     "parse_exit_code_text", "parse_time_limit", "slurm_num", "slurm_str", "slurm_time",
     "time_limit_text", "FINGERPRINT_PREFIX", "JOB_KEYS", "JOB_NAME_RE", "base_job_id", "blank_job",
     "default_output_path", "expand_output_pattern", "fingerprint", "finish_paths", "group_jobs",

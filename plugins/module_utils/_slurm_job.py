@@ -24,12 +24,6 @@ CANCEL_SIGNAL_RE = re.compile(r"^(?:SIG)?[A-Z0-9]+$", re.I)
 FINGERPRINT_KEYS = tuple(option.key for option in options_table.OPTIONS) + options_table.FINGERPRINT_EXTRA
 
 
-def job_order(job_id):
-    """Submission order of a job id ("123", "123_4" for an array task)."""
-    head = re.split(r"[_+]", str(job_id), maxsplit=1)[0]
-    return (int(head), str(job_id)) if head.isdigit() else (float("inf"), str(job_id))
-
-
 def all_gone(jobs):
     return all(not slurm.is_active(job["state"]) for job in jobs.values())
 
@@ -293,7 +287,7 @@ class SlurmJob(object):
         other = [j for j in active if j not in same]
         # The job in charge is the running one, else the oldest: with workspace continuation the
         # others are its successors, queued behind it (--dependency=singleton).
-        same.sort(key=lambda j: (slurm.normalize_state(j["state"]) != "RUNNING", job_order(j["job_id"])))
+        same.sort(key=lambda j: (slurm.normalize_state(j["state"]) != "RUNNING", slurm.job_order(j["job_id"])))
         job = same[0] if same else None
         self.result["successors"] = [j["job_id"] for j in same[1:]]
         if job is None and p["state"] == "completed":
@@ -368,8 +362,8 @@ class SlurmJob(object):
         if not rivals:
             return job_id
         same = sorted((j for j in rivals if slurm.split_comment(j.get("comment"))[0] == fp),
-                      key=lambda j: job_order(j["job_id"]))
-        if same and job_order(same[0]["job_id"]) < job_order(job_id):
+                      key=lambda j: slurm.job_order(j["job_id"]))
+        if same and slurm.job_order(same[0]["job_id"]) < slurm.job_order(job_id):
             self.retrying(self.client.cancel, [job_id])
             self.result.update(submitted=False, job_id=same[0]["job_id"], cancelled=self.result["cancelled"] + [job_id])
             return same[0]["job_id"]

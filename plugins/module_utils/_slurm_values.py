@@ -121,6 +121,13 @@ def normalize_state(value):
     return STATE_CODES.get(text, text)
 
 
+def job_order(job_id):
+    """Submission order of a job id ("123", "123_4" for an array task, "123+1" for a component
+    of a heterogeneous job); an id that is not a number goes last."""
+    head = re.split(r"[_+]", str(job_id), maxsplit=1)[0]
+    return (int(head), str(job_id)) if head.isdigit() else (float("inf"), str(job_id))
+
+
 def is_active(state):
     return normalize_state(state) in ACTIVE_STATES
 

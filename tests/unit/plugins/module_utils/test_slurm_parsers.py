@@ -415,3 +415,8 @@ def test_pending_jobs_keep_the_expected_start_of_squeue_start():
     pending = slurm.parse_scontrol_job(fixture("scontrol-22.05-pending.txt"))[0]
     assert pending["expected_start"] == "2026-11-24T10:08:56" and pending["start_time"] is None
     assert "expected_start" in slurm.public_job(pending)
+
+
+def test_job_order_is_submission_order_for_plain_array_and_heterogeneous_ids():
+    ids = ["1000_2", "999", "1000+1", "abc", "1000"]
+    assert sorted(ids, key=slurm.job_order) == ["999", "1000", "1000+1", "1000_2", "abc"]

@@ -83,7 +83,7 @@ def main(argv=None):
     parser.add_argument("--workers", nargs="*", default=[])
     parser.add_argument("--smoke")
     parser.add_argument("--flower")
-    parser.add_argument("--flower-user", default="admin")
+    parser.add_argument("--flower-user", default="flower")  # celery_flower_user's default
     parser.add_argument("--ca-file", default="")
     args = parser.parse_args(argv)
     out = {"answered": [], "missing": [], "smoke": None, "flower": None, "errors": []}
