@@ -27,15 +27,13 @@ import sys
 import tempfile
 import time
 
+from benchlib import BUILD_TASKS, PIP_TASKS
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
 WORKSPACE = "b-celery"
 TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
-BUILD_TASKS = ("Download the Redis source tarball and verify its checksum", "Unpack the verified tarball",
-               "Build Redis with make (1-3 min on 2 cores)", "Install the build into a staging directory",
-               "Move the staged install into place")
-PIP_TASKS = ("Create or update the virtualenv (pip, minutes on a first install)", "Install the local packages into the venv")
 
 WORKLOAD = r"""
 import json, sys, time

@@ -27,16 +27,13 @@ import time
 from xml.etree import ElementTree
 
 import benchlib
-from benchlib import REPO, VENV_BIN, log, machine
+from benchlib import BUILD_TASKS, PIP_TASKS, REPO, VENV_BIN, log, machine
 
 WORKSPACE = "b-cold"
 TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.1.1+dfsg1.orig.tar.xz")
 STEPS = {
-    "build": ("Download the Redis source tarball and verify its checksum", "Unpack the verified tarball",
-              "Build Redis with make (1-3 min on 2 cores)", "Install the build into a staging directory",
-              "Move the staged install into place"),
-    "pip": ("Create or update the virtualenv (pip, minutes on a first install)",
-            "Install the local packages into the venv"),
+    "build": BUILD_TASKS,
+    "pip": PIP_TASKS,
     "jobs": ("Submit the service's Slurm job, or find it again, and wait up to 30 s for it",),
 }
 

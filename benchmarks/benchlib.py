@@ -13,6 +13,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.environ.get("WS_BENCH_VENV_BIN", os.path.join(REPO, ".venv", "bin"))
 TEST_USER = os.environ.get("WS_TEST_USER", "wsuser")
+# The tasks of a cold celery.yml that the tutorial done by hand waits for too: the Redis build
+# (download, unpack, make, install) and the pip installs (the venv's packages, ulhpccelery).
+BUILD_TASKS = ("Download the Redis source tarball and verify its checksum", "Unpack the verified tarball",
+               "Build Redis with make (1-3 min on 2 cores)", "Install the build into a staging directory",
+               "Move the staged install into place")
+PIP_TASKS = ("Create or update the virtualenv (pip, minutes on a first install)", "Install the local packages into the venv")
 
 
 def log(message):

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: ulhpc.workspace contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers for the local_service module: pid files, process liveness, log tails.
+"""Helpers for the local_service module (pid files, process liveness, log tails), and the one
+atomic private-file writer of the collection's modules.
 
 Standard library only; Linux /proc is used when present (zombies count as dead,
 pid reuse is detected through the process start time), os.kill otherwise.
@@ -97,16 +98,29 @@ def read_pid_file(path):
     return data
 
 
-def write_private_file(path, text, mode=0o600):
-    """Write text atomically (temp file + rename) with the given mode."""
+def write_private_file(path, data, mode=0o600):
+    """Write data (text, as UTF-8, or bytes) atomically: a temporary file created with the mode
+    (no reader ever sees it wider or half written), then renamed over path. A failed write leaves
+    no temporary file behind."""
+    if not isinstance(data, bytes):
+        data = data.encode("utf-8")
     tmp = "%s.tmp.%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        os.fchmod(fd, mode)
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            os.fchmod(fd, mode)  # the umask may have taken bits that the mode asks for
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read_json_file(path):

@@ -18,6 +18,8 @@ import errno
 import os
 import stat
 
+from ansible_collections.ulhpc.workspace.plugins.module_utils._local import write_private_file
+
 DIRECTORY_MODE = 0o700
 
 
@@ -111,29 +113,18 @@ def plan(directories=(), files=(), links=()):
     return actions
 
 
-def _replace(path, make):
-    """Make a new entry under a temporary name next to path, then rename it over path."""
+def _link(path, src):
+    """A symbolic link to src made under a temporary name next to path, then renamed over it."""
     tmp = "%s.tmp.%d" % (path, os.getpid())
     if _lstat(tmp) is not None:
         os.unlink(tmp)
     try:
-        make(tmp)
+        os.symlink(src, tmp)
         os.rename(tmp, path)
     except BaseException:
         if _lstat(tmp) is not None:
             os.unlink(tmp)
         raise
-
-
-def _write(tmp, data, mode):
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have taken bits that the mode asks for
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
 
 
 def apply(actions):
@@ -145,8 +136,7 @@ def apply(actions):
         elif kind == "chmod":
             os.chmod(path, detail)
         elif kind == "write":
-            data, mode = detail
-            _replace(path, lambda tmp, data=data, mode=mode: _write(tmp, data, mode))
+            write_private_file(path, detail[0], detail[1])
         elif kind == "link":
-            _replace(path, lambda tmp, src=detail: os.symlink(src, tmp))
+            _link(path, detail)
     return [path for _kind, path, _detail in actions]

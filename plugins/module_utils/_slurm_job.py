@@ -14,6 +14,7 @@ import re
 import stat
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
+from ansible_collections.ulhpc.workspace.plugins.module_utils._local import write_private_file
 from ansible_collections.ulhpc.workspace.plugins.module_utils._lock import FileLock, LockTimeout
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as options_table
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import (
@@ -133,13 +134,8 @@ class SlurmJob(object):
                     return
         except (IOError, OSError):
             pass
-        tmp = "%s.tmp.%d" % (path, os.getpid())
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.rename(tmp, path)
+            write_private_file(path, data, mode)
         except (IOError, OSError) as exc:
             raise SlurmJobError("cannot write %s %s: %s" % (key, path, exc))
 

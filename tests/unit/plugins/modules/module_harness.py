@@ -1,5 +1,7 @@
 """Runs a module's main() in-process: exit_json/fail_json raise ModuleExit with the result."""
 import json
+import os
+import stat
 
 import pytest
 
@@ -48,3 +50,8 @@ def module_runner(monkeypatch, main):
         return call_main(main, args, check=check)
 
     return call
+
+
+def file_mode(path):
+    """The permission bits of path (following links), as the modules' tests compare them."""
+    return stat.S_IMODE(os.stat(str(path)).st_mode)

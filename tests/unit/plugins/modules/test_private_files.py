@@ -1,21 +1,16 @@
 """private_files: directories, files and links in one call; private modes; honest check mode."""
 import os
-import stat
 
 import pytest
 
 from ansible_collections.ulhpc.workspace.plugins.modules import private_files
 
-from module_harness import module_runner
+from module_harness import file_mode as mode, module_runner
 
 
 @pytest.fixture
 def run(monkeypatch):
     return module_runner(monkeypatch, private_files.main)
-
-
-def mode(path):
-    return stat.S_IMODE(os.lstat(str(path)).st_mode)
 
 
 def test_makes_everything_once_with_private_modes(run, tmp_path):

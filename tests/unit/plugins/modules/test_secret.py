@@ -1,21 +1,16 @@
 """secret: generate once, 0600 in 0700, never regenerate, honest check mode."""
 import os
-import stat
 
 import pytest
 
 from ansible_collections.ulhpc.workspace.plugins.modules import secret
 
-from module_harness import module_runner
+from module_harness import file_mode as mode, module_runner
 
 
 @pytest.fixture
 def run(monkeypatch):
     return module_runner(monkeypatch, secret.main)
-
-
-def mode(path):
-    return stat.S_IMODE(os.stat(str(path)).st_mode)
 
 
 def test_creates_a_private_hex_secret_once(run, tmp_path):

@@ -1,22 +1,17 @@
 """tls_ca: one CA, key 0600, honest check mode, clear errors; certificates verify with ssl."""
 import os
-import stat
 
 import pytest
 
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _tls
 from ansible_collections.ulhpc.workspace.plugins.modules import tls_ca
 
-from module_harness import module_runner
+from module_harness import file_mode as mode, module_runner
 
 
 @pytest.fixture
 def run(monkeypatch):
     return module_runner(monkeypatch, tls_ca.main)
-
-
-def mode(path):
-    return stat.S_IMODE(os.stat(str(path)).st_mode)
 
 
 def test_creates_the_ca_once_with_a_private_key(run, tmp_path):
