@@ -125,6 +125,42 @@ def test_tutorial_batch_of_add(celery_up):
     assert out.strip() == "500"
 
 
+def test_results_received_as_messages_are_not_fetched_again(celery_up):
+    """The tutorial's loop, with every task done before the first get(): the results reached the
+    client as pub/sub messages, so no get() asks Redis for its result again (ulhpccelery.backend;
+    Celery alone sends a GET per get()). The client counts its own GETs: the workers send theirs."""
+    out = venv_python(
+        "import time\n"
+        "from ulhpccelery import tasks\n"
+        "backend = tasks.app.backend\n"
+        "res = [tasks.add.delay(i, i + 1) for i in range(300)]\n"
+        "keys = [backend.get_key_for_task(r.id) for r in res]\n"
+        "deadline = time.monotonic() + 120\n"
+        "while None in backend.client.mget(keys) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.2)\n"
+        "fetched, get = [], backend.get\n"
+        "backend.get = lambda key: fetched.append(key) or get(key)\n"
+        "print(sum(r.get(timeout=60) == 2 * i + 1 for i, r in enumerate(res)), len(fetched))\n")
+    assert out.split() == ["300", "0"]
+
+
+def test_a_stored_success_is_never_replaced(celery_up):
+    """A task delivered twice (at-least-once) must not replace its stored success: the workers'
+    one-script store (ulhpccelery.backend.STORE) keeps it, on the workspace's real Redis."""
+    out = venv_python(
+        "import uuid\n"
+        "from celery import states\n"
+        "from ulhpccelery import tasks\n"
+        "backend, task_id = tasks.app.backend, str(uuid.uuid4())\n"
+        "backend.store_result(task_id, 5, states.STARTED)\n"
+        "print(backend.get_task_meta(task_id)['status'])\n"
+        "backend.store_result(task_id, 42, states.SUCCESS)\n"
+        "backend.store_result(task_id, None, states.STARTED)\n"
+        "print(tasks.app.AsyncResult(task_id).get(timeout=10))\n"
+        "print(backend.client.ttl(backend.get_key_for_task(task_id)) > 0)\n")
+    assert out.split() == ["STARTED", "42", "True"]
+
+
 def test_xsum_mul_and_batched_api(celery_up):
     out = venv_python(
         "from ulhpccelery import tasks\n"
