@@ -42,7 +42,19 @@ def consumer(monkeypatch, messages, waiter=False):
     monkeypatch.setattr(cons, "_drain_one", drain_one)
     monkeypatch.setattr(celery_redis.ResultConsumer, "on_wait_for_pending",
                         lambda self, result, **kwargs: self.fetched.append(result))
+
+    def base_wait(self, result, timeout=None, on_interval=None, on_message=None, **kwargs):
+        # Celery's: fetch (on_wait_for_pending), then read messages with on_message installed.
+        self.on_wait_for_pending(result, timeout=timeout, **kwargs)
+        self.on_message = on_message
+        return iter(())
+
+    monkeypatch.setattr(celery_redis.ResultConsumer, "_wait_for_pending", base_wait)
     return cons
+
+
+def wait(cons, result, **kwargs):
+    list(cons._wait_for_pending(result, **kwargs))
 
 
 def waiting(cons, task_id, monkeypatch):
@@ -57,7 +69,7 @@ def test_a_result_whose_message_came_is_not_fetched(monkeypatch):
     messages = ["a", "b", "c"]
     cons = consumer(monkeypatch, messages)
     first, third = waiting(cons, "a", monkeypatch), waiting(cons, "c", monkeypatch)
-    cons.on_wait_for_pending(first)
+    wait(cons, first)
     assert cons.fetched == [] and messages == []  # every buffered message read in one go
     assert third._cache["task_id"] == "c"  # its get() will return at once
 
@@ -65,7 +77,7 @@ def test_a_result_whose_message_came_is_not_fetched(monkeypatch):
 def test_a_result_whose_message_has_not_come_is_fetched(monkeypatch):
     cons = consumer(monkeypatch, ["a"])
     late = waiting(cons, "b", monkeypatch)
-    cons.on_wait_for_pending(late)
+    wait(cons, late)
     assert cons.fetched == [late]
 
 
@@ -76,8 +88,33 @@ def test_a_result_set_is_fetched_as_before(monkeypatch):
         _cache = {"status": "SUCCESS"}
 
     group = Set()
-    cons.on_wait_for_pending(group)
+    wait(cons, group)
     assert cons.fetched == [group]
+
+
+def test_a_get_with_on_message_leaves_the_messages_to_its_callback(monkeypatch):
+    messages = ["a"]
+    cons = consumer(monkeypatch, messages)
+    result = waiting(cons, "a", monkeypatch)
+    seen = []
+    wait(cons, result, on_message=seen.append)
+    assert messages == ["a"] and cons.fetched == [result] and cons.on_message == seen.append
+
+
+def test_a_reconnection_while_reading_is_followed(monkeypatch):
+    messages = ["a", "b"]
+    cons = consumer(monkeypatch, messages)
+    first = cons._pubsub
+    read = cons._drain_one
+
+    def drain_one(pubsub, timeout):
+        assert pubsub is cons._pubsub  # never the connection a reconnection replaced
+        cons._pubsub = object()
+        return read(pubsub, timeout)
+
+    monkeypatch.setattr(cons, "_drain_one", drain_one)
+    cons.drain_buffered()
+    assert messages == [] and cons._pubsub is not first
 
 
 def test_one_wait_reads_at_most_the_limit(monkeypatch):

@@ -63,9 +63,17 @@ class ResultConsumer(celery_redis.ResultConsumer):
     (issue #13: about 0.1 ms of the client's CPU per task). A result whose message has not come
     yet is fetched as before, so nothing published before the subscription is missed."""
 
+    def _wait_for_pending(self, result, timeout=None, on_interval=None, on_message=None, **kwargs):
+        # A get(on_message=...) sees every message of its task (a task's progress states):
+        # reading them here, before Celery installs that callback, would hide them from it.
+        if on_message is None:
+            self.drain_buffered()
+        yield from super()._wait_for_pending(result, timeout=timeout, on_interval=on_interval,
+                                             on_message=on_message, **kwargs)
+
     def on_wait_for_pending(self, result, **kwargs):
-        self.drain_buffered()
-        # A result set is fetched as before; one result is done when its cache is filled.
+        # A result set is fetched as before; one result is done when its cache is filled (by
+        # a message: reading it also ended the subscription, as Celery's fetch would).
         if isinstance(result, AsyncResult) and result._cache is not None:
             return
         super().on_wait_for_pending(result, **kwargs)
@@ -73,12 +81,10 @@ class ResultConsumer(celery_redis.ResultConsumer):
     def drain_buffered(self):
         """Read the result messages that are already there, never waiting for one."""
         with self._locked():
-            pubsub = self._pubsub
-            # Another thread waits on the socket: it reads the messages.
-            if pubsub is None or self._socket_waiter:
-                return
             for _count in range(DRAIN_LIMIT):
-                if not self._drain_one(pubsub, 0):
+                pubsub = self._pubsub  # a reconnection in _drain_one replaces it
+                # Another thread waits on the socket: it reads the messages.
+                if pubsub is None or self._socket_waiter or not self._drain_one(pubsub, 0):
                     return
 
 
