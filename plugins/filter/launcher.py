@@ -1,9 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ulhpc.workspace developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The launcher's input check (documented in launcher_errors.yml): one filter call per
-service instead of a long Jinja expression, which cost a tenth of a second per service on
-every run (issue #13)."""
+"""The launcher's input check (documented in launcher_errors.yml), in Python so that each of
+its messages is unit-tested; it was a Jinja expression in the launcher's validate.yml."""
 
 from __future__ import absolute_import, division, print_function
 
