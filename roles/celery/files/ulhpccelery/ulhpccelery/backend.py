@@ -60,7 +60,7 @@ class ResultConsumer(celery_redis.ResultConsumer):
     message per wait, so in the tutorial's loop (send many tasks, then ``get()`` each) every result
     costs a round trip to Redis while its message, already on the socket, is never read. Reading
     what is buffered first fills the waiting results, and their ``get()`` then returns at once
-    (issue #13: about 0.1 ms of the client's CPU per task). A result whose message has not come
+    (issue #13: about 0.2 ms of the client's CPU per task). A result whose message has not come
     yet is fetched as before, so nothing published before the subscription is missed."""
 
     def _wait_for_pending(self, result, timeout=None, on_interval=None, on_message=None, **kwargs):
