@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_init, worker_process_init, worker_ready
 
 from . import config, recovery
@@ -42,6 +42,31 @@ def _recover_unacked(sender=None, **kwargs):
         except Exception as exc:  # pylint: disable=broad-except
             # Consuming matters more: what is left waits for visibility_timeout, as in kombu.
             LOG.error("could not requeue the unacknowledged tasks of %s: %s", worker, exc)
+
+
+class RequeueStranded(bootsteps.StartStopStep):
+    """After the worker's connection to Redis broke and came back (Redis restarted): requeue
+    what it had taken and no longer holds (ulhpccelery.recovery.requeue_stranded). Started with
+    each connection, after the task consumer and before the event loop takes any task."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, parent):
+        worker = os.environ.get(config.WORKER_VAR)
+        if not worker or parent.restart_count <= 0:  # 0: the first connection (see _recover_unacked)
+            return
+        try:
+            count = recovery.requeue_stranded(parent.app, worker, recovery.held_tags())
+        except Exception as exc:  # pylint: disable=broad-except
+            # Consuming matters more: what is left waits for visibility_timeout, as in kombu.
+            LOG.error("could not requeue the tasks %s took before its connection broke: %s", worker, exc)
+            return
+        if count:
+            LOG.warning("requeued %d task(s) %s had taken before its connection to Redis broke "
+                        "and no longer holds", count, worker)
+
+
+app.steps["consumer"].add(RequeueStranded)
 
 
 @worker_ready.connect

@@ -8,6 +8,13 @@ under one name, so when the worker service script restarts a dead worker, the ne
 requeues everything its predecessor held at once, before it consumes. The hashes of other
 workers (one that was scaled away, say) and kombu's shared one are swept the way kombu does
 it, for what is older than visibility_timeout.
+
+A worker whose connection to Redis broke (Redis restarted) lives on, but what it had taken and
+not started is gone from its memory (Celery drops it: it cannot be acknowledged on the new
+connection), and a task taken just as Redis died may never have reached it at all. Both stay in
+its hash. When it has connected again, it requeues every entry of its hash older than the new
+connection but the tasks it still runs (``requeue_stranded``); else they would wait for
+visibility_timeout, an hour by default, and their results for as long.
 """
 import logging
 
@@ -75,6 +82,39 @@ def recover(app, worker):
             LOG.warning("requeued %d unacknowledged task(s) of %s%s", count, whose,
                         "" if owner == worker else " (older than visibility_timeout, %d s)" % visibility)
     return done
+
+
+def stranded(entries, held, before):
+    """The delivery tags to requeue of a worker that connected again: ``entries``, the
+    [(tag, time taken)] of its unacked index, taken before ``before`` (Redis's time when it
+    connected) and not among ``held``, the tags of the tasks it still runs."""
+    return [tag for tag, taken in entries if taken <= before and tag not in held]
+
+
+def held_tags():
+    """The delivery tags of the tasks this worker process runs now (Celery's worker state)."""
+    from celery.worker import state  # pylint: disable=import-outside-toplevel
+
+    return {request.message.delivery_tag for request in list(state.active_requests) if request.message is not None}
+
+
+def requeue_stranded(app, worker, held):
+    """Requeue the tasks in ``worker``'s unacked hash that it no longer holds (see the module's
+    docstring); returns how many."""
+    keys = config.worker_keys(worker)
+    with app.connection_for_write(transport_options=keys) as conn:
+        channel = conn.default_channel
+        client = channel.client
+        # The entries' times are Redis's (ulhpccelery.transport's RESERVE): compare with its clock.
+        seconds, micro = client.time()
+        entries = [(_text(tag), taken) for tag, taken in
+                   client.zrange(keys["unacked_index_key"], 0, -1, withscores=True)]
+        tags = stranded(entries, held, seconds + micro / 1e6)
+        for tag in tags:
+            # kombu's own requeue of one entry, in a transaction that watches the hash: a task
+            # acknowledged meanwhile is only dropped from the index.
+            channel.qos.restore_by_tag(tag, client)
+        return len(tags)
 
 
 def requeue_gone(app, workers):
