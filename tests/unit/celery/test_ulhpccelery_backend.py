@@ -13,7 +13,7 @@ sys.path.insert(0, PACKAGE_DIR)
 from celery import Celery, states  # noqa: E402
 from celery.backends import redis as celery_redis  # noqa: E402
 
-from ulhpccelery import backend  # noqa: E402
+from ulhpccelery import backend, lua  # noqa: E402
 
 
 class Result:
@@ -147,7 +147,7 @@ class ScriptClient:
     def evalsha(self, sha, numkeys, key, value, seconds):
         self.calls.append(("evalsha", sha, numkeys, key, seconds))
         if not self.loaded:
-            raise backend.NoScriptError("NOSCRIPT")
+            raise lua.NoScriptError("NOSCRIPT")
         current = self.values.get(key)
         if current is not None and json.loads(current).get("status") == "SUCCESS":
             return 0

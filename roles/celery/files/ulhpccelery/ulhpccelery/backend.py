@@ -11,16 +11,14 @@ Two changes to what Celery sends Redis for each task (issue #13), with the same 
 - a client reads every result already waiting on its pub/sub connection before it asks Redis for
   one (ResultConsumer).
 """
-import hashlib
-
 import redis
 from celery import states
 from celery.backends import redis as celery_redis
 from celery.exceptions import BackendStoreError
 from celery.result import AsyncResult
 from kombu.utils.encoding import bytes_to_str
-from redis.exceptions import NoScriptError
 
+from . import lua
 from .config import CONNECTION_FILE_OPTION
 from .follow import following
 
@@ -49,7 +47,7 @@ end
 redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
 """
-STORE_SHA = hashlib.sha1(STORE.encode()).hexdigest()
+STORE_SHA = lua.sha(STORE)
 
 
 class ResultConsumer(celery_redis.ResultConsumer):
@@ -107,12 +105,7 @@ class Backend(celery_redis.RedisBackend):
         return result
 
     def _store_unless_succeeded(self, key, value, expires):
-        client = self.client
-        try:
-            return client.evalsha(STORE_SHA, 1, key, value, int(expires))
-        except NoScriptError:
-            client.script_load(STORE)
-            return client.evalsha(STORE_SHA, 1, key, value, int(expires))
+        return lua.call(self.client, STORE, STORE_SHA, 1, key, value, int(expires))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -35,7 +35,6 @@ Its connections follow Redis when it moves (ulhpccelery.follow), given celery.in
 Selected by ``broker_transport = "ulhpccelery.transport:Transport"`` (ulhpccelery.config), in
 clients and workers; Flower keeps kombu's own, which its broker pages know by name.
 """
-import hashlib
 from contextlib import contextmanager
 from queue import Empty
 from time import monotonic
@@ -46,6 +45,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
+from . import lua
 from .config import CONNECTION_FILE_OPTION
 from .follow import following
 
@@ -75,7 +75,7 @@ for i = 1, n do
 end
 return false
 """
-RESERVE_SHA = hashlib.sha1(RESERVE.encode()).hexdigest()
+RESERVE_SHA = lua.sha(RESERVE)
 # The longest an idle consumer waits on one key before it looks at all of them again: a bound on
 # the delay of a task in another queue (kombu's BRPOP timeout, 1 s, would be the bound otherwise),
 # for 5 wake-ups a second of an idle worker (each a BLMOVE and a script call): measured idle, its
@@ -145,11 +145,7 @@ class Channel(kombu_redis.Channel):
             return super().basic_get(queue, no_ack=no_ack, **kwargs)
         keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps]
         with self.conn_or_acquire() as client:
-            try:
-                reply = client.evalsha(*self._reserve_args(keys))
-            except NoScriptError:
-                client.script_load(RESERVE)
-                reply = client.evalsha(*self._reserve_args(keys))
+            reply = lua.call(client, RESERVE, *self._reserve_args(keys))
             self._maybe_update_queues_expire(client, queue)
         if not reply:
             return None
