@@ -212,3 +212,72 @@ def test_another_serializer_keeps_celerys_way(monkeypatch):
     store = stored_by(client, serializer="pickle")
     store.store_result("t1", 3, states.SUCCESS)
     assert client.calls == [] and seen
+
+
+class _Connection:
+    def __init__(self, sock):
+        self._sock = sock
+
+
+class _PubSub:
+    def __init__(self, sock):
+        self.connection = _Connection(sock)
+
+
+def waiting_through(cons, monkeypatch, steps):
+    """Celery's wait, calling on_interval once per step; a step sets the pub/sub socket, or
+    replaces the pub/sub object (Celery's own reconnection) when it is a _PubSub."""
+
+    def base_wait(self, result, timeout=None, on_interval=None, on_message=None, **kwargs):
+        self.on_wait_for_pending(result, timeout=timeout, **kwargs)
+        for step in steps:
+            if isinstance(step, _PubSub):
+                self._pubsub = step
+            else:
+                self._pubsub.connection._sock = step
+            on_interval()
+            yield
+
+    monkeypatch.setattr(celery_redis.ResultConsumer, "_wait_for_pending", base_wait)
+
+
+def test_a_wait_reads_its_result_again_once_subscribed_on_a_new_connection(monkeypatch):
+    cons = consumer(monkeypatch, [])
+    old, new = object(), object()
+    cons._pubsub = _PubSub(old)
+    # redis-py reconnects by itself: the socket goes away, then a new one is subscribed.
+    waiting_through(cons, monkeypatch, [old, None, None, new, new])
+    result = waiting(cons, "a", monkeypatch)
+    wait(cons, result)
+    assert cons.fetched == [result, result]  # the first fetch, and once more on the new socket
+
+
+def test_celery_replacing_the_pubsub_also_reads_the_result_again(monkeypatch):
+    cons = consumer(monkeypatch, [])
+    sock = object()
+    cons._pubsub = _PubSub(sock)
+    waiting_through(cons, monkeypatch, [sock, _PubSub(object())])
+    result = waiting(cons, "a", monkeypatch)
+    wait(cons, result)
+    assert cons.fetched == [result, result]
+
+
+def test_a_steady_connection_costs_no_fetch_per_interval(monkeypatch):
+    cons = consumer(monkeypatch, [])
+    sock = object()
+    cons._pubsub = _PubSub(sock)
+    calls = []
+    waiting_through(cons, monkeypatch, [sock] * 5)
+    result = waiting(cons, "a", monkeypatch)
+    wait(cons, result, on_interval=lambda: calls.append(1))
+    assert cons.fetched == [result] and calls == [1] * 5  # Celery's own on_interval still runs each time
+
+
+def test_no_fetch_while_the_connection_is_down(monkeypatch):
+    cons = consumer(monkeypatch, [])
+    sock = object()
+    cons._pubsub = _PubSub(sock)
+    waiting_through(cons, monkeypatch, [None, None, None])
+    result = waiting(cons, "a", monkeypatch)
+    wait(cons, result)
+    assert cons.fetched == [result]

@@ -10,6 +10,9 @@ Two changes to what Celery sends Redis for each task (issue #13), with the same 
 - a worker stores a result in one script (STORE) instead of a GET, then a MULTI of SET and PUBLISH;
 - a client reads every result already waiting on its pub/sub connection before it asks Redis for
   one (ResultConsumer).
+
+And a ``get()`` that waits reads its result again when its pub/sub connection was connected
+again (Redis restarted), so a result published meanwhile is not waited for until the timeout.
 """
 import redis
 from celery import states
@@ -50,6 +53,20 @@ return 1
 STORE_SHA = lua.sha(STORE)
 
 
+class _Pair:
+    """Two objects, equal to another pair of the very same objects (``is``, not ``==``)."""
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __eq__(self, other):
+        return isinstance(other, _Pair) and self.first is other.first and self.second is other.second
+
+    __hash__ = None
+
+
 class ResultConsumer(celery_redis.ResultConsumer):
     """Celery's consumer of result messages, which reads the messages already received first.
 
@@ -66,8 +83,30 @@ class ResultConsumer(celery_redis.ResultConsumer):
         # reading them here, before Celery installs that callback, would hide them from it.
         if on_message is None:
             self.drain_buffered()
-        yield from super()._wait_for_pending(result, timeout=timeout, on_interval=on_interval,
+        seen = [self._subscription()]
+
+        def interval():
+            if on_interval:
+                on_interval()
+            # A result published while the pub/sub connection was down never comes as a
+            # message: Celery reads the stored results when it replaces that connection, but
+            # before it subscribes again, and redis-py may reconnect it without Celery knowing.
+            # Read this wait's result again once a new connection is subscribed.
+            now = self._subscription()
+            if now != seen[0]:
+                seen[0] = now
+                if now is not None:
+                    self.on_wait_for_pending(result, timeout=timeout, **kwargs)
+
+        yield from super()._wait_for_pending(result, timeout=timeout, on_interval=interval,
                                              on_message=on_message, **kwargs)
+
+    def _subscription(self):
+        """The pub/sub object and its socket now (None while it has none): another pair means
+        it was connected again. Compared as objects: a new socket may reuse an old one's id()."""
+        pubsub = self._pubsub
+        sock = getattr(getattr(pubsub, "connection", None), "_sock", None)
+        return None if sock is None else _Pair(pubsub, sock)
 
     def on_wait_for_pending(self, result, **kwargs):
         # A result set is fetched as before; one result is done when its cache is filled (by
