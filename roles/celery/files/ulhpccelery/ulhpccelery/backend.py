@@ -53,20 +53,6 @@ return 1
 STORE_SHA = lua.sha(STORE)
 
 
-class _Pair:
-    """Two objects, equal to another pair of the very same objects (``is``, not ``==``)."""
-
-    __slots__ = ("first", "second")
-
-    def __init__(self, first, second):
-        self.first, self.second = first, second
-
-    def __eq__(self, other):
-        return isinstance(other, _Pair) and self.first is other.first and self.second is other.second
-
-    __hash__ = None
-
-
 class ResultConsumer(celery_redis.ResultConsumer):
     """Celery's consumer of result messages, which reads the messages already received first.
 
@@ -83,9 +69,10 @@ class ResultConsumer(celery_redis.ResultConsumer):
         # reading them here, before Celery installs that callback, would hide them from it.
         if on_message is None:
             self.drain_buffered()
-        seen = [self._subscription()]
+        seen = self._subscription()
 
         def interval():
+            nonlocal seen
             if on_interval:
                 on_interval()
             # A result published while the pub/sub connection was down never comes as a
@@ -93,8 +80,8 @@ class ResultConsumer(celery_redis.ResultConsumer):
             # before it subscribes again, and redis-py may reconnect it without Celery knowing.
             # Read this wait's result again once a new connection is subscribed.
             now = self._subscription()
-            if now != seen[0]:
-                seen[0] = now
+            if now != seen:
+                seen = now
                 if now is not None:
                     self.on_wait_for_pending(result, timeout=timeout, **kwargs)
 
@@ -103,10 +90,11 @@ class ResultConsumer(celery_redis.ResultConsumer):
 
     def _subscription(self):
         """The pub/sub object and its socket now (None while it has none): another pair means
-        it was connected again. Compared as objects: a new socket may reuse an old one's id()."""
+        it was connected again. The pair holds the objects, which compare by identity (not by
+        id(), which a new socket may reuse)."""
         pubsub = self._pubsub
         sock = getattr(getattr(pubsub, "connection", None), "_sock", None)
-        return None if sock is None else _Pair(pubsub, sock)
+        return None if sock is None else (pubsub, sock)
 
     def on_wait_for_pending(self, result, **kwargs):
         # A result set is fetched as before; one result is done when its cache is filled (by
