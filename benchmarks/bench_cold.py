@@ -34,7 +34,7 @@ TARBALL = os.environ.get("WS_REDIS_TARBALL", "/var/cache/ulhpc-testbed/valkey_8.
 STEPS = {
     "build": BUILD_TASKS,
     "pip": PIP_TASKS,
-    "jobs": ("Submit the service's Slurm job, or find it again, and wait up to 30 s for it",),
+    "jobs": ("Submit the services' Slurm jobs, or find them again, and wait up to 30 s for them",),
 }
 
 

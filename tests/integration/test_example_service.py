@@ -47,7 +47,7 @@ def test_a_sixth_service_in_five_files_uses_only_the_public_contract():
         # A new greeting under --check: the config is not written, yet the replacement is seen.
         checked = run_playbook(PLAYBOOK, dict(extravars, echo_greeting="bye"), check=True)
         assert checked.rc == 0, checked.stdout[-3000:]
-        assert outcomes(checked.stdout, "Submit the service's Slurm job") == ["changed"], checked.stdout[-3000:]
+        assert outcomes(checked.stdout, "Submit the services' Slurm jobs") == ["changed"], checked.stdout[-3000:]
         conf = run_as(["cat", os.path.expanduser("~%s/.ulhpc/workspaces/%s/config/echo.conf" % (TEST_USER, WORKSPACE))])
         assert conf.stdout.strip() == "hello from a sixth service"
 

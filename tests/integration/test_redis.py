@@ -236,11 +236,11 @@ def test_check_mode_sees_the_restart_a_config_change_makes(redis_up, base_vars):
     checked = run_playbook("redis.yml", dict(base_vars, redis_maxmemory="64mb"), check=True)
     assert checked.rc == 0, checked.stdout[-3000:]
     assert task_outcomes(checked.stdout, "Write redis.conf") == ["changed"]
-    assert task_outcomes(checked.stdout, "Submit the service's Slurm job") == ["changed"], checked.stdout[-3000:]
+    assert task_outcomes(checked.stdout, "Submit the services' Slurm jobs") == ["changed"], checked.stdout[-3000:]
     assert run_as(["cat", conf]).stdout == text
     assert connection()["job_id"] == before["job_id"] and job_ids() == [str(before["job_id"])]
     same = run_playbook("redis.yml", base_vars, check=True)
-    assert task_outcomes(same.stdout, "Submit the service's Slurm job") == ["ok"], same.stdout[-3000:]
+    assert task_outcomes(same.stdout, "Submit the services' Slurm jobs") == ["ok"], same.stdout[-3000:]
 
 
 def test_restart_keeps_the_data(redis_up, base_vars):

@@ -27,13 +27,13 @@ def test_module_spec_and_docs_hold_every_option_with_its_type():
 
 
 def test_launcher_passes_exactly_the_placement_keys():
-    with open(os.path.join(REPO, "roles/launcher/tasks/slurm_wait.yml")) as handle:
+    with open(os.path.join(REPO, "roles/launcher/tasks/slurm_round.yml")) as handle:
         tasks = yaml.safe_load(handle)
     submit = [t for t in tasks if "ulhpc.workspace.slurm_job" in t][0]["ulhpc.workspace.slurm_job"]
-    from_placement = set(k for k, v in submit.items() if "__launcher_slurm_opts." in str(v))
+    from_placement = set(k for k, v in submit.items() if "__launcher_item.slurm." in str(v))
     assert from_placement == set(table.PLACEMENT_KEYS)
     for key in from_placement:
-        assert submit[key] == "{{ __launcher_slurm_opts.%s | default(omit) }}" % key
+        assert submit[key] == "{{ __launcher_item.slurm.%s | default(omit) }}" % key
 
 
 def test_workspace_docs_name_every_placement_key():
