@@ -23,10 +23,12 @@ def encode_secret(raw, fmt):
 
 
 class Secret(object):
-    def __init__(self, module, path):
+    def __init__(self, module, path, existing=None):
         self.module = module
         self.path = os.path.abspath(path)
         self.parent = os.path.dirname(self.path)
+        # Only read (state existing): the module's state, unless the caller says.
+        self.existing = module.params["state"] == "existing" if existing is None else existing
 
     def _read(self):
         try:
@@ -52,7 +54,7 @@ class Secret(object):
                                       "nothing)" % (self.path, "empty" if value == "" else "missing"))
 
     def run(self):
-        if self.module.params["state"] == "existing":
+        if self.existing:
             self.require()
         result = dict(changed=False, path=self.path, created=False, fixed_modes=[], value="")
         if os.path.isdir(self.path):

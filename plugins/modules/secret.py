@@ -26,7 +26,7 @@ options:
   path:
     description:
       - Path of the secret file. Its parent directory is created (mode C(0700)) when missing.
-      - One of O(path) and O(paths) is required.
+      - One of O(path), O(paths) and O(existing_paths) is required.
     type: path
   paths:
     description:
@@ -35,6 +35,15 @@ options:
     type: list
     elements: path
     version_added: "0.1.0"
+  existing_paths:
+    description:
+      - Secret files another step made, read in the same call as those of O(path) or O(paths)
+        (one remote call instead of two), as with O(state=existing) whatever O(state) is. Their
+        values are returned as RV(existing_values), in the same order.
+      - When one is missing or empty, the call fails naming it before it creates anything.
+    type: list
+    elements: path
+    version_added: "0.2.0"
   bytes:
     description:
       - Bytes of entropy of a new secret (the default 32 is 256 bits). At least 16.
@@ -84,6 +93,17 @@ EXAMPLES = r"""
   register: __redis_user_secrets  # values[0], values[1]
   no_log: true
 
+- name: Read the two Redis passwords the redis role made, and make Flower's own, in one call
+  ulhpc.workspace.secret:
+    existing_paths:
+      - "{{ __workspace_secrets_dir }}/redis.password"
+      - "{{ __workspace_secrets_dir }}/redis-flower.password"
+    paths:
+      - "{{ __workspace_secrets_dir }}/flower.password"
+    bytes: 24
+  register: __celery_secrets  # existing_values[0], existing_values[1], values[0]
+  no_log: true
+
 - name: Generate a URL-safe token
   ulhpc.workspace.secret:
     path: ~/.ulhpc/workspaces/default/secrets/jupyter.token
@@ -105,6 +125,12 @@ values:
   type: list
   elements: str
   sample: [5f0c...e1, 9a7b...04]
+existing_values:
+  description: The secrets of O(existing_paths), in their order, each as RV(value). Use C(no_log=true).
+  returned: when O(existing_paths) is given
+  type: list
+  elements: str
+  sample: [5f0c...e1]
 path:
   description: Absolute path of the secret file.
   returned: when O(path) is given
@@ -134,24 +160,33 @@ def main():
         argument_spec=dict(
             path=dict(type="path"),
             paths=dict(type="list", elements="path"),
+            existing_paths=dict(type="list", elements="path"),
             bytes=dict(type="int", default=32),
             format=dict(type="str", default="hex", choices=["hex", "urlsafe"]),
             state=dict(type="str", default="present", choices=["present", "existing"]),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("path", "paths")],
-        required_one_of=[("path", "paths")],
+        required_one_of=[("path", "paths", "existing_paths")],
     )
-    if module.params["bytes"] < 16:
-        module.fail_json(msg="bytes must be at least 16 (128 bits of entropy), got %d" % module.params["bytes"])
-    if module.params["path"] is not None:
-        module.exit_json(**Secret(module, module.params["path"]).run())
-    if module.params["state"] == "existing":
-        for path in module.params["paths"]:  # all there, or nothing changes
-            Secret(module, path).require()
-    results = [Secret(module, path).run() for path in module.params["paths"]]
-    module.exit_json(changed=any(r["changed"] for r in results), created=any(r["created"] for r in results),
-                     values=[r["value"] for r in results], fixed_modes=[p for r in results for p in r["fixed_modes"]])
+    params = module.params
+    if params["bytes"] < 16:
+        module.fail_json(msg="bytes must be at least 16 (128 bits of entropy), got %d" % params["bytes"])
+    read_only = [Secret(module, path, existing=True) for path in params["existing_paths"] or []]
+    made = [Secret(module, path) for path in ([params["path"]] if params["path"] is not None else params["paths"] or [])]
+    for secret in read_only + [s for s in made if s.existing]:  # all there, or nothing changes
+        secret.require()
+    results = [secret.run() for secret in read_only + made]
+    read, results = results[:len(read_only)], results[len(read_only):]
+    out = dict(changed=any(r["changed"] for r in read + results), created=any(r["created"] for r in results),
+               fixed_modes=[p for r in read + results for p in r["fixed_modes"]])
+    if read_only:
+        out["existing_values"] = [r["value"] for r in read]
+    if params["path"] is not None:
+        out.update(value=results[0]["value"], path=results[0]["path"])
+    elif params["paths"] is not None:
+        out["values"] = [r["value"] for r in results]
+    module.exit_json(**out)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,15 @@ options:
     description: Validity of the CA certificate in days.
     type: int
     default: 3650
+  directories:
+    description:
+      - Other private directories to make (with missing parents) or set to mode C(0700) in the
+        same call, before the CA (one remote call instead of two; the workspace's directories).
+      - Absolute paths. A file in the way fails the task before anything changes.
+    type: list
+    elements: path
+    default: []
+    version_added: "0.2.0"
 extends_documentation_fragment:
   - ulhpc.workspace.attributes
 attributes:
@@ -53,6 +62,13 @@ EXAMPLES = r"""
   ulhpc.workspace.tls_ca:
     path: ~/.ulhpc/tls
   register: __ca
+
+- name: Create a workspace's private directories and the user's CA, in one call
+  ulhpc.workspace.tls_ca:
+    path: ~/.ulhpc/tls
+    directories:
+      - /home/user/.ulhpc/workspaces/default/secrets
+      - /home/user/.ulhpc/workspaces/default/run
 
 - name: Show how to trust it
   ansible.builtin.debug:
@@ -80,6 +96,12 @@ created:
   returned: always
   type: bool
   sample: false
+changed_paths:
+  description: The paths of O(directories) that were (in check mode, would be) made or set to their mode.
+  returned: always
+  type: list
+  elements: str
+  sample: [/home/user/.ulhpc/workspaces/default/run]
 fingerprint_sha256:
   description: SHA-256 fingerprint of the CA certificate; null in check mode before it exists.
   returned: always
@@ -92,8 +114,11 @@ trust_hint:
   sample: "services use TLS from your workspace CA /home/user/.ulhpc/tls/ca.crt (SHA-256 3A:5F:...)"
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import os
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.ulhpc.workspace.plugins.module_utils._private_files import PlanError, apply, plan
 from ansible_collections.ulhpc.workspace.plugins.module_utils._tls import TlsCa
 
 
@@ -103,12 +128,29 @@ def main():
             path=dict(type="path", required=True),
             common_name=dict(type="str", default="ulhpc.workspace CA"),
             days=dict(type="int", default=3650),
+            directories=dict(type="list", elements="path", default=[]),
         ),
         supports_check_mode=True,
     )
     if module.params["days"] < 1:
         module.fail_json(msg="days must be at least 1, got %d" % module.params["days"])
-    module.exit_json(**TlsCa(module).run())
+    relative = [path for path in module.params["directories"] if not os.path.isabs(path)]
+    if relative:
+        module.fail_json(msg="tls_ca: directory %s is not an absolute path; nothing was changed" % relative[0])
+    try:
+        actions = plan([os.path.normpath(path) for path in module.params["directories"]])
+    except (PlanError, OSError) as exc:
+        module.fail_json(msg="tls_ca: %s; nothing was changed" % to_native(exc))
+    if module.check_mode:
+        changed_paths = [path for _kind, path, _detail in actions]
+    else:
+        try:
+            changed_paths = apply(actions)
+        except OSError as exc:
+            module.fail_json(msg="tls_ca: %s" % to_native(exc))
+    result = TlsCa(module).run()
+    result.update(changed_paths=changed_paths, changed=bool(result["changed"] or changed_paths))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

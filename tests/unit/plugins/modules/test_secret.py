@@ -153,3 +153,28 @@ def test_state_existing_reads_and_never_creates(run, tmp_path):
     (tmp_path / "s" / "empty").write_text("")
     empty = run({"path": str(tmp_path / "s" / "empty"), "state": "existing"})
     assert empty["failed"] and "is empty" in empty["msg"]
+
+
+def test_existing_paths_are_read_beside_the_secrets_the_call_makes(run, tmp_path):
+    made_by_redis = tmp_path / "s" / "redis.password"
+    made_by_redis.parent.mkdir(mode=0o700)
+    made_by_redis.write_text("r3dis")
+    os.chmod(str(made_by_redis), 0o644)
+    missing = tmp_path / "s" / "redis-flower.password"
+    flower = tmp_path / "s" / "flower.password"
+    refused = run({"existing_paths": [str(made_by_redis), str(missing)], "paths": [str(flower)], "bytes": 24})
+    assert refused["failed"] and "%s is missing" % missing in refused["msg"]
+    assert not flower.exists() and mode(made_by_redis) == 0o644  # nothing made, not even a mode fixed
+    missing.write_text("fl0wer")
+    checked = run({"existing_paths": [str(made_by_redis), str(missing)], "paths": [str(flower)]}, check=True)
+    assert checked["changed"] and checked["created"] and checked["values"] == [""]
+    assert checked["existing_values"] == ["r3dis", "fl0wer"] and not flower.exists()
+    both = run({"existing_paths": [str(made_by_redis), str(missing)], "paths": [str(flower)], "bytes": 24})
+    assert both["existing_values"] == ["r3dis", "fl0wer"] and both["created"] and len(both["values"][0]) == 48
+    assert flower.read_text() == both["values"][0] and mode(made_by_redis) == 0o600
+    again = run({"existing_paths": [str(made_by_redis)], "path": str(flower)})
+    assert not again["changed"] and again["value"] == both["values"][0] and again["existing_values"] == ["r3dis"]
+    alone = run({"existing_paths": [str(missing)]})
+    assert alone["existing_values"] == ["fl0wer"] and "values" not in alone and "value" not in alone
+    neither = run({})
+    assert neither["failed"] and "one of the following is required" in neither["msg"]

@@ -62,3 +62,27 @@ def test_argv_is_a_list_without_secrets():
     assert argv[:3] == ["/usr/bin/openssl", "req", "-x509"] and "/CN=my_CA/O=ulhpc.workspace" in argv
     assert "basicConstraints=critical,CA:TRUE,pathlen:0" in argv
     assert _tls.key_argv("openssl", "/k")[-2:] == ["-out", "/k"]
+
+
+def test_directories_are_made_private_in_the_same_call(run, tmp_path):
+    ws = tmp_path / "ws"
+    dirs = [str(ws / "secrets"), str(ws / "run")]
+    checked = run({"path": str(tmp_path / "tls"), "directories": dirs}, check=True)
+    assert checked["changed"] and checked["changed_paths"] and not ws.exists()
+    made = run({"path": str(tmp_path / "tls"), "directories": dirs})
+    assert made["changed"] and made["created"] and set(dirs) <= set(made["changed_paths"])
+    assert all(mode(path) == 0o700 for path in dirs)
+    os.chmod(dirs[1], 0o755)
+    fixed = run({"path": str(tmp_path / "tls"), "directories": dirs})
+    assert fixed["changed"] and not fixed["created"] and fixed["changed_paths"] == [dirs[1]] and mode(dirs[1]) == 0o700
+    again = run({"path": str(tmp_path / "tls"), "directories": dirs})
+    assert not again["changed"] and again["changed_paths"] == []
+
+
+def test_a_bad_directory_changes_nothing(run, tmp_path):
+    (tmp_path / "file").write_text("x")
+    in_the_way = run({"path": str(tmp_path / "tls"), "directories": [str(tmp_path / "file")]})
+    assert in_the_way["failed"] and "nothing was changed" in in_the_way["msg"]
+    relative = run({"path": str(tmp_path / "tls"), "directories": ["ws/run"]})
+    assert relative["failed"] and "not an absolute path" in relative["msg"]
+    assert not (tmp_path / "tls").exists()
