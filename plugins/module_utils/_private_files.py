@@ -18,6 +18,7 @@ import errno
 import os
 import stat
 
+from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.ulhpc.workspace.plugins.module_utils._local import write_private_file
 
 DIRECTORY_MODE = 0o700
@@ -140,3 +141,18 @@ def apply(actions):
         elif kind == "link":
             _link(path, detail)
     return [path for _kind, path, _detail in actions]
+
+
+def make(module, who, directories=(), files=(), links=()):
+    """plan(), then apply() unless in check mode: the paths changed (or that would be). A path
+    in the way fails the module, named ``who``, before anything changes."""
+    try:
+        actions = plan(directories, files, links)
+    except (PlanError, OSError) as exc:
+        module.fail_json(msg="%s: %s; nothing was changed" % (who, to_native(exc)))
+    if module.check_mode:
+        return [path for _kind, path, _detail in actions]
+    try:
+        return apply(actions)
+    except OSError as exc:
+        module.fail_json(msg="%s: %s" % (who, to_native(exc)))

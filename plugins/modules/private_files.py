@@ -99,9 +99,7 @@ changed_paths:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.ulhpc.workspace.plugins.module_utils._private_files import (
-    PlanError, apply, parse_mode, plan)
+from ansible_collections.ulhpc.workspace.plugins.module_utils._private_files import make, parse_mode
 
 
 def _absolute(module, path, what):
@@ -137,17 +135,7 @@ def main():
                              % (item["mode"], item["path"]))
         files.append(dict(path=_absolute(module, item["path"], "file"), content=item["content"], mode=mode))
     links = [dict(path=_absolute(module, item["path"], "link"), src=item["src"]) for item in p["links"]]
-    try:
-        actions = plan(directories, files, links)
-    except (PlanError, OSError) as exc:
-        module.fail_json(msg="private_files: %s; nothing was changed" % to_native(exc))
-    if module.check_mode:
-        changed = [path for _kind, path, _detail in actions]
-    else:
-        try:
-            changed = apply(actions)
-        except OSError as exc:
-            module.fail_json(msg="private_files: %s" % to_native(exc))
+    changed = make(module, "private_files", directories, files, links)
     module.exit_json(changed=bool(changed), changed_paths=changed)
 
 

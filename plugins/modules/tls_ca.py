@@ -117,8 +117,7 @@ trust_hint:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.ulhpc.workspace.plugins.module_utils._private_files import PlanError, apply, plan
+from ansible_collections.ulhpc.workspace.plugins.module_utils._private_files import make
 from ansible_collections.ulhpc.workspace.plugins.module_utils._tls import TlsCa
 
 
@@ -137,17 +136,7 @@ def main():
     relative = [path for path in module.params["directories"] if not os.path.isabs(path)]
     if relative:
         module.fail_json(msg="tls_ca: directory %s is not an absolute path; nothing was changed" % relative[0])
-    try:
-        actions = plan([os.path.normpath(path) for path in module.params["directories"]])
-    except (PlanError, OSError) as exc:
-        module.fail_json(msg="tls_ca: %s; nothing was changed" % to_native(exc))
-    if module.check_mode:
-        changed_paths = [path for _kind, path, _detail in actions]
-    else:
-        try:
-            changed_paths = apply(actions)
-        except OSError as exc:
-            module.fail_json(msg="tls_ca: %s" % to_native(exc))
+    changed_paths = make(module, "tls_ca", [os.path.normpath(path) for path in module.params["directories"]])
     result = TlsCa(module).run()
     result.update(changed_paths=changed_paths, changed=bool(result["changed"] or changed_paths))
     module.exit_json(**result)
