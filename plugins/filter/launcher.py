@@ -25,8 +25,10 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MODULE_NAME = re.compile(r"\S+")
 STATES = ("started", "stopped", "restarted")
 # What an entry of launcher_services may hold, and the value of a key it leaves out.
-DEFAULTS = {"state": "started", "script": "", "config_files": [], "env": {}, "modules": [], "slurm": {},
-            "secret_files": [], "timeout": 0, "stop_timeout": 0}
+DEFAULTS = {"state": "started", "script": "", "config_files": [], "private_files": {}, "env": {}, "modules": [],
+            "slurm": {}, "secret_files": [], "timeout": 0, "stop_timeout": 0}
+# The keys of private_files (the private_files module's options), and what each item needs.
+PRIVATE_KEYS = {"directories": (), "files": ("path", "content"), "links": ("path", "src")}
 
 
 def _as_int(value):
@@ -71,12 +73,36 @@ def service_errors(entry):
     files = [item for item in entry.get("config_files") or [] if isinstance(item, dict)]
     if any("path" not in item or "content" not in item for item in files):
         errors.append("service %s: a dict item of config_files needs path and content" % service)
+    errors.extend(_private_errors(service, entry.get("private_files") or {}))
     for key in ("timeout", "stop_timeout"):
         if _as_int(entry.get(key, 0)) < 0:
             errors.append("service %s: %s must be 0 (the workspace's) or more seconds" % (service, key))
     if not all(MODULE_NAME.fullmatch(to_text(name)) for name in entry.get("modules") or []):
         errors.append("service %s: environment module names must not contain spaces" % service)
     return errors + options_table.placement_errors(entry.get("slurm") or {}, "slurm of service %s" % service)
+
+
+def _private_errors(service, private):
+    """The messages for an entry's private_files: {directories, files, links}, as the
+    private_files module takes them, with absolute paths."""
+    if not isinstance(private, dict):
+        return ["service %s: private_files must be a dict of directories, files and links" % service]
+    errors = []
+    unknown = sorted(to_text(key) for key in private if key not in PRIVATE_KEYS)
+    if unknown:
+        errors.append("service %s: private_files has unknown keys %s" % (service, ", ".join(unknown)))
+    for key, needed in sorted(PRIVATE_KEYS.items()):
+        items = private.get(key) or []
+        if not isinstance(items, (list, tuple)):
+            errors.append("service %s: private_files.%s must be a list" % (service, key))
+            continue
+        for item in items:
+            path = item if not needed else (item.get("path") if isinstance(item, dict) else None)
+            if needed and (not isinstance(item, dict) or any(name not in item for name in needed)):
+                errors.append("service %s: an item of private_files.%s needs %s" % (service, key, " and ".join(needed)))
+            elif not to_text(path or "").startswith("/"):
+                errors.append("service %s: private_files.%s: %s is not an absolute path" % (service, key, path))
+    return errors
 
 
 def launcher_errors(services):
@@ -101,22 +127,34 @@ def _unique(items):
 
 
 def launcher_plan(services, settings, run_dir, logs_dir):
-    """``{errors, services, scripts}``: every message of launcher_errors, and when there is
-    none, each service with every default filled in and what the launcher derives from it (its
-    job name, its files, its Slurm options over the workspace's, its modules after the
-    workspace's, its timeouts, 0 meaning the workspace's, and its configuration's digests),
-    and each service's script by name. One pass reads launcher_services, whose scripts the
-    roles render from templates, once."""
+    """``{errors, services, scripts, private}``: every message of launcher_errors, and when
+    there is none, each service with every default filled in and what the launcher derives
+    from it (its job name, its files, its Slurm options over the workspace's, its modules after
+    the workspace's, its timeouts, 0 meaning the workspace's, and its configuration's digests),
+    and by service name its script and its private files (what the module that starts it
+    writes). One pass reads launcher_services, whose scripts the roles render from templates,
+    once."""
     errors = launcher_errors(services)
+    if not isinstance(settings, dict) or not run_dir or not logs_dir:
+        errors.append("the workspace is not set up: include the role ulhpc.workspace.workspace with "
+                      "tasks_from: ensure before the launcher")
     if errors:
-        return {"errors": errors, "services": [], "scripts": {}}
-    plan, scripts = [], {}
+        return {"errors": errors, "services": [], "scripts": {}, "private": {}}
+    plan, scripts, private = [], {}, {}
     for entry in services:
         item = dict(DEFAULTS)
         item.update(entry)
         name = to_text(item["service"])
         timeout, stop_timeout = _as_int(item["timeout"]), _as_int(item["stop_timeout"])
-        config_files = list(item.pop("config_files") or [])
+        given = item.pop("private_files") or {}
+        private[name] = {
+            "directories": [to_text(path) for path in given.get("directories") or []],
+            "files": [{"path": to_text(one["path"]), "content": to_text(one["content"]),
+                       "mode": to_text(one.get("mode") or "0600")} for one in given.get("files") or []],
+            "links": [{"path": to_text(one["path"]), "src": to_text(one["src"])} for one in given.get("links") or []],
+        } if item["state"] != "stopped" else {"directories": [], "files": [], "links": []}
+        # The private files' text is configuration too: fingerprinted like config_files.
+        config_files = list(item.pop("config_files") or []) + private[name]["files"]
         scripts[name] = to_text(item.pop("script") or "")
         # Neither the scripts nor the configuration's text go in the items: the items are the
         # launcher's loop variables, which a verbose run prints, and a configuration may hold
@@ -145,7 +183,7 @@ def launcher_plan(services, settings, run_dir, logs_dir):
             log_path="%s/%s.log" % (logs_dir, name),
         )
         plan.append(item)
-    return {"errors": [], "services": plan, "scripts": scripts}
+    return {"errors": [], "services": plan, "scripts": scripts, "private": private}
 
 
 def _by_service(results, key):

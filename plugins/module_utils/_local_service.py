@@ -15,6 +15,7 @@ import errno
 import signal
 import time
 
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _private_files
 from ansible_collections.ulhpc.workspace.plugins.module_utils._local import (
     content_hash,
     group_members,
@@ -99,7 +100,7 @@ class LocalService(object):
         self.proc = None
         self.result = dict(changed=False, name=self.name, state="absent", pid=None, started=None,
                            ready=None, action="none", pid_file=self.pid_file,
-                           log_file=self.log_file, script=self.script)
+                           log_file=self.log_file, script=self.script, changed_paths=[])
 
     # --- observation -------------------------------------------------------------------
     def current(self):
@@ -231,8 +232,14 @@ class LocalService(object):
                     self.cleanup()
             return self.result
 
+        # The service's private files (its configuration): checked before anything changes,
+        # written when they differ, once a restarted service is stopped and before it starts.
+        who = "local_service %s" % self.name
+        files = _private_files.plan_params(self.module, who)
         digest = content_hash(params["content"], self.environment, self.chdir)
         if state == "started" and found == "running" and data.get("hash") == digest:
+            self.result["changed_paths"] = _private_files.apply_actions(self.module, who, files)
+            self.result["changed"] = bool(self.result["changed_paths"])
             if self.ready_file and not self.module.check_mode:
                 self.wait_ready(data)
             elif self.ready_file:
@@ -241,10 +248,12 @@ class LocalService(object):
         action = "restarted" if found == "running" else "started"
         self.result.update(changed=True, action=action)
         if self.module.check_mode:
+            self.result["changed_paths"] = _private_files.apply_actions(self.module, who, files)
             return self.result
         if found == "running":
             self.stop(data)
         self.result.pop("log_tail", None)
+        self.result["changed_paths"] = _private_files.apply_actions(self.module, who, files)
         data = self.start(digest)
         if self.ready_file:
             self.wait_ready(data)

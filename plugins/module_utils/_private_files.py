@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ulhpc.workspace developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The private_files module's work: a service's directories, files and links in one call.
+"""The private files of a service: its directories, files and links in one call.
+
+The private_files module's work, and what slurm_job and local_service do with the same options
+(directories, files, links) before a service starts, so that the launcher writes a service's
+configuration in the call that starts it.
 
 A role used to spend one remote call per directory, template and link (ansible.builtin.file in a
 loop, ansible.builtin.template): on a warm run each call costs about 0.2 s and changes nothing.
@@ -143,16 +147,64 @@ def apply(actions):
     return [path for _kind, path, _detail in actions]
 
 
-def make(module, who, directories=(), files=(), links=()):
-    """plan(), then apply() unless in check mode: the paths changed (or that would be). A path
-    in the way fails the module, named ``who``, before anything changes."""
+def argument_spec():
+    """The options directories, files and links (documented by the private_files doc fragment)."""
+    return dict(
+        directories=dict(type="list", elements="path", default=[]),
+        files=dict(type="list", elements="dict", default=[], options=dict(
+            path=dict(type="path", required=True),
+            content=dict(type="str", required=True, no_log=True),
+            mode=dict(type="str", default="0600"),
+        )),
+        links=dict(type="list", elements="dict", default=[], options=dict(
+            path=dict(type="path", required=True),
+            src=dict(type="str", required=True),
+        )),
+    )
+
+
+def _absolute(module, who, path, what):
+    if not os.path.isabs(path):
+        module.fail_json(msg="%s: %s %s is not an absolute path; nothing was changed" % (who, what, path))
+    return os.path.normpath(path)
+
+
+def plan_params(module, who):
+    """plan() of the module's options directories, files and links, or the module fails (named
+    ``who``) before anything changes: a relative path, a bad mode, a path in the way."""
+    p = module.params
+    directories = [_absolute(module, who, path, "directory") for path in p.get("directories") or []]
+    files = []
+    for item in p.get("files") or []:
+        try:
+            mode = parse_mode(item["mode"])
+        except ValueError:
+            module.fail_json(msg="%s: mode %r of %s is not an octal mode such as 0600; nothing was changed"
+                             % (who, item["mode"], item["path"]))
+        files.append(dict(path=_absolute(module, who, item["path"], "file"), content=item["content"], mode=mode))
+    links = [dict(path=_absolute(module, who, item["path"], "link"), src=item["src"]) for item in p.get("links") or []]
+    return _plan_or_fail(module, who, directories, files, links)
+
+
+def _plan_or_fail(module, who, directories, files, links):
     try:
-        actions = plan(directories, files, links)
+        return plan(directories, files, links)
     except (PlanError, OSError) as exc:
         module.fail_json(msg="%s: %s; nothing was changed" % (who, to_native(exc)))
+
+
+def apply_actions(module, who, actions):
+    """apply() unless in check mode: the paths changed (or that would be); an error fails the
+    module, named ``who``."""
     if module.check_mode:
         return [path for _kind, path, _detail in actions]
     try:
         return apply(actions)
     except OSError as exc:
         module.fail_json(msg="%s: %s" % (who, to_native(exc)))
+
+
+def make(module, who, directories=(), files=(), links=()):
+    """plan(), then apply() unless in check mode: the paths changed (or that would be). A path
+    in the way fails the module, named ``who``, before anything changes."""
+    return apply_actions(module, who, _plan_or_fail(module, who, directories, files, links))

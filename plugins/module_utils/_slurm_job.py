@@ -13,6 +13,7 @@ import pwd
 import re
 import stat
 
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _private_files
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm as slurm
 from ansible_collections.ulhpc.workspace.plugins.module_utils._local import write_private_file
 from ansible_collections.ulhpc.workspace.plugins.module_utils._lock import FileLock, LockTimeout
@@ -36,20 +37,40 @@ class SlurmJobError(Exception):
         self.facts = facts
 
 
-class SlurmJob(object):
-    """One named job: compare, submit, wait, cancel."""
+class PrivateFiles(object):
+    """A call's private files (the options directories, files and links): planned when made,
+    before anything changes, and written by the first job that gets that far (keep())."""
 
-    def __init__(self, module, client=None):
+    def __init__(self, module, who):
         self.module = module
-        self.p = module.params
+        self.who = who
+        self.actions = _private_files.plan_params(module, who)
+        self.changed_paths = None
+
+    def keep(self):
+        """The paths written (in check mode, that would be), once per call."""
+        if self.changed_paths is None:
+            self.changed_paths = _private_files.apply_actions(self.module, self.who, self.actions)
+        return self.changed_paths
+
+
+class SlurmJob(object):
+    """One named job: compare, submit, wait, cancel. ``params`` are the module's (one job) or
+    a job's of the option jobs; ``files`` the call's PrivateFiles, made here for one job."""
+
+    def __init__(self, module, client=None, params=None, files=None):
+        self.module = module
+        self.p = params if params is not None else module.params
         self.client = client or SlurmClient(module)
+        # A job of a batch leaves the files' changes to the call's result.
+        self.files, self.own_files = files, files is None
         self.result = {
             "changed": False, "job_id": None, "name": self.p["name"], "state": None, "nodes": [],
             "exit_code": None, "signal": None, "reason": None, "stdout_path": None,
             "stderr_path": None, "stdout_tail": [], "stderr_tail": [], "submit_time": None,
             "start_time": None, "end_time": None, "time_limit": None, "elapsed": None,
             "time_left": None, "ready": None, "submitted": False, "cancelled": [], "successors": [],
-            "queries": 0, "waited": 0.0, "expected_start": None, "waiting": False,
+            "queries": 0, "waited": 0.0, "expected_start": None, "waiting": False, "changed_paths": [],
         }
 
     # ------------------------------------------------------------ validation
@@ -254,6 +275,13 @@ class SlurmJob(object):
         return self.result
 
     def present(self):
+        job_id, first = self.start()
+        if job_id is None:
+            return self.result
+        return self.wait(job_id, first)
+
+    def start(self):
+        """(job id, first known answer or None) of the job found or submitted, to wait for."""
         # Look and submit under the lock, then wait without it: a concurrent run of the same
         # play waits only for the submission, then finds this job by name and fingerprint.
         if self.p["lock"] and not self.module.check_mode:
@@ -267,13 +295,23 @@ class SlurmJob(object):
                 raise SlurmJobError("cannot lock %s: %s" % (self.p["lock"], exc))
         else:
             job_id, first = self.find_or_submit()
-        if job_id is None:
-            return self.result
-        return self.wait(job_id, first)
+        return job_id, first
+
+    def keep_files(self):
+        """The private files in place (their changes counted here for one job only)."""
+        paths = self.files.keep()
+        if self.own_files:
+            self.result["changed_paths"] = paths
+            if paths:
+                self.result["changed"] = True
 
     def find_or_submit(self):
         """(job id, first known answer or None) of the job to wait for; (None, None) in check mode."""
         p = self.p
+        # The service's private files (its configuration): checked before anything changes,
+        # written once a replaced job is gone and before its successor is submitted.
+        if self.files is None:
+            self.files = PrivateFiles(self.module, "slurm_job %s" % p["name"])
         script = self.script_text()
         fp = slurm.fingerprint(script, self.options())
         self.result["fingerprint"] = fp
@@ -317,6 +355,7 @@ class SlurmJob(object):
                 self.result["ready"] = content if found else None
         if self.module.check_mode:
             self.result["changed"] = job is None or bool(to_cancel)
+            self.keep_files()
             return None, None
         if to_cancel:
             self.retrying(self.client.cancel, to_cancel)
@@ -329,6 +368,7 @@ class SlurmJob(object):
                     ", ".join(to_cancel), p["timeout"],
                     " (scheduler unreachable: %s)" % res.unreachable if res.unreachable else ""),
                     with_tails=False)
+        self.keep_files()
         if p["argv_file"]:
             self.write_argv_file(self.sbatch_argv(fp))
         if p["script_file"]:

@@ -19,6 +19,10 @@ description:
     is not mistaken for the service) and a hash of the script, environment and directory.
   - Idempotent. A running service with the same hash is left alone (C(changed=false)); a
     different hash restarts it.
+  - The service's private files (O(directories), O(files), O(links), its configuration say) are
+    checked before anything changes, and written when they differ, after a restarted service
+    stopped and before it starts, so the launcher needs no separate call for them. They are ignored
+    with O(state=stopped) and O(state=status). The files' contents are never logged or returned.
   - With O(ready_file), a stale ready file is removed before the start and the module waits
     until the service writes it (a JSON object), returning its content as RV(ready).
   - Stopping sends SIGTERM to the service's process group, waits up to O(stop_timeout)
@@ -86,6 +90,7 @@ options:
     type: path
 extends_documentation_fragment:
   - ulhpc.workspace.attributes
+  - ulhpc.workspace.private_files
 attributes:
   check_mode:
     support: full
@@ -184,28 +189,37 @@ script:
   returned: always
   type: str
   sample: /home/user/.ulhpc/workspaces/default/run/redis.sh
+changed_paths:
+  description: The service's private paths made, written or linked before it started (in check mode, those a run would change).
+  returned: always
+  type: list
+  elements: str
+  sample: [/home/user/.ulhpc/workspaces/default/config/redis.conf]
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _private_files
 from ansible_collections.ulhpc.workspace.plugins.module_utils._local_service import LocalService
 from ansible_collections.ulhpc.workspace.plugins.module_utils._lock import FileLock, LockTimeout
 
 
 def main():
+    spec = _private_files.argument_spec()
+    spec.update(
+        name=dict(type="str", required=True),
+        content=dict(type="str"),
+        script=dict(type="path"),
+        state=dict(type="str", default="started", choices=["started", "stopped", "restarted", "status"]),
+        pid_file=dict(type="path", required=True),
+        log_file=dict(type="path"),
+        ready_file=dict(type="path"),
+        timeout=dict(type="int", default=300),
+        stop_timeout=dict(type="int", default=30),
+        environment=dict(type="dict", default={}),
+        chdir=dict(type="path"),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            content=dict(type="str"),
-            script=dict(type="path"),
-            state=dict(type="str", default="started", choices=["started", "stopped", "restarted", "status"]),
-            pid_file=dict(type="path", required=True),
-            log_file=dict(type="path"),
-            ready_file=dict(type="path"),
-            timeout=dict(type="int", default=300),
-            stop_timeout=dict(type="int", default=30),
-            environment=dict(type="dict", default={}),
-            chdir=dict(type="path"),
-        ),
+        argument_spec=spec,
         required_if=[
             ("state", "started", ["content"]),
             ("state", "restarted", ["content"]),

@@ -24,46 +24,9 @@ description:
     logged (set C(no_log=true) on the task too, since the rendered content is in its arguments).
 author:
   - ULHPC workspace developers (@ULHPC)
-options:
-  directories:
-    description: Absolute paths of directories to make, or to set to mode C(0700).
-    type: list
-    elements: path
-    default: []
-  files:
-    description: Files to write when missing or different.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      path:
-        description: Absolute path of the file. Missing parents are made with mode C(0700).
-        type: path
-        required: true
-      content:
-        description: The file's whole text (UTF-8).
-        type: str
-        required: true
-      mode:
-        description: Octal mode of the file, as a string.
-        type: str
-        default: "0600"
-  links:
-    description: Symbolic links to make, or to point again when they point elsewhere.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      path:
-        description: Absolute path of the link. What is there (a file or a link) is replaced.
-        type: path
-        required: true
-      src:
-        description: What the link points to, written as given.
-        type: str
-        required: true
 extends_documentation_fragment:
   - ulhpc.workspace.attributes
+  - ulhpc.workspace.private_files
 attributes:
   check_mode:
     support: full
@@ -96,46 +59,13 @@ changed_paths:
   sample: [/home/user/.ulhpc/workspaces/default/config/redis.conf]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ulhpc.workspace.plugins.module_utils._private_files import make, parse_mode
-
-
-def _absolute(module, path, what):
-    if not os.path.isabs(path):
-        module.fail_json(msg="private_files: %s %s is not an absolute path; nothing was changed" % (what, path))
-    return os.path.normpath(path)
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _private_files
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            directories=dict(type="list", elements="path", default=[]),
-            files=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="path", required=True),
-                content=dict(type="str", required=True, no_log=True),
-                mode=dict(type="str", default="0600"),
-            )),
-            links=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="path", required=True),
-                src=dict(type="str", required=True),
-            )),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    directories = [_absolute(module, path, "directory") for path in p["directories"]]
-    files = []
-    for item in p["files"]:
-        try:
-            mode = parse_mode(item["mode"])
-        except ValueError:
-            module.fail_json(msg="private_files: mode %r of %s is not an octal mode such as 0600; nothing was changed"
-                             % (item["mode"], item["path"]))
-        files.append(dict(path=_absolute(module, item["path"], "file"), content=item["content"], mode=mode))
-    links = [dict(path=_absolute(module, item["path"], "link"), src=item["src"]) for item in p["links"]]
-    changed = make(module, "private_files", directories, files, links)
+    module = AnsibleModule(argument_spec=_private_files.argument_spec(), supports_check_mode=True)
+    changed = _private_files.apply_actions(module, "private_files", _private_files.plan_params(module, "private_files"))
     module.exit_json(changed=bool(changed), changed_paths=changed)
 
 

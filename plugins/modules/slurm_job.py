@@ -30,10 +30,15 @@ description:
     vanished job.
   - Failures report the Slurm state, exit code, reason and the last lines of the job's
     output and error files; sbatch errors report sbatch's own message.
+  - The job's private files (O(directories), O(files), O(links), its configuration say) are
+    checked before anything changes, and written when they differ, after a replaced job ended
+    and before the new one is submitted, so the launcher needs no separate call for them. They are
+    ignored with O(state=absent). The files' contents are never logged or returned.
 author:
   - ULHPC workspace developers (@ULHPC)
 extends_documentation_fragment:
   - ulhpc.workspace.attributes
+  - ulhpc.workspace.private_files
 attributes:
   check_mode:
     support: full
@@ -46,8 +51,26 @@ options:
     description:
       - Job name (C(sbatch --job-name)); the job is known by it for the calling user.
       - Only letters, digits, C(_), C(.) and C(-).
+      - Required unless O(jobs) is given; mutually exclusive with it.
     type: str
-    required: true
+  jobs:
+    description:
+      - Several jobs in one call, each a dict of the options that differ between them, over the
+        module's own values - C(name) (required), C(script) or C(content), C(script_file),
+        C(ready_file), C(lock), C(argv_file), C(timeout), C(comment), C(chdir), C(environment), and
+        the sbatch options (C(time), C(partition), C(account), ..., as the options of the same names),
+        each checked as that option is. Every other option (O(state), O(replace), O(on_timeout), the
+        private files...) is the call's.
+      - Every job is checked before anything changes. Then each is found or submitted (cancelling
+        a replaced one first) in the order given, and only then is each waited for, up to its own
+        timeout, so the jobs start together. The first error stops the call, naming the job.
+      - The private files (O(directories), O(files), O(links)) are the call's, written once before
+        the first submission. A job holds no secret (the module does not keep a job's keys out of
+        the logs).
+      - The result is RV(jobs), one result per job in the order given, with RV(changed_paths).
+    type: list
+    elements: dict
+    version_added: "0.2.0"
   script:
     description:
       - Path of the batch script on the target. Mutually exclusive with O(content).
@@ -276,92 +299,92 @@ EXAMPLES = r"""
 RETURN = r"""
 job_id:
   description: The job id (the array job id for an array job); null when there is no job.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: "1234"
 name:
   description: The job name.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: ws-default-redis
 state:
   description: >-
     The Slurm state last seen (PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, CANCELLED,
     OUT_OF_MEMORY, NODE_FAIL, UNKNOWN...); null when there is no job.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: RUNNING
 nodes:
   description: The nodes of the job, expanded.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: list
   elements: str
   sample: [node01, node02]
 exit_code:
   description: The exit code once the job has ended (the highest of the tasks of an array), else null.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: int
   sample: 0
 signal:
   description: The signal that ended the job (0 for none) once it has ended, else null.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: int
   sample: 0
 reason:
   description: Slurm's reason (the pending reason while it waits, for example C(Resources) or C(BeginTime)).
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: None
 stdout_path:
   description: The job's output file.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: /home/user/slurm-1234.out
 stderr_path:
   description: The job's error file (the output file unless O(error) was given).
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: /home/user/slurm-1234.out
 stdout_tail:
   description: The last lines of the output file, when the job failed or did not become ready.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: list
   elements: str
   sample: ["starting", "error: port in use"]
 stderr_tail:
   description: The last lines of the error file when it is not the output file, on failure.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: list
   elements: str
   sample: []
 submit_time:
   description: Submission time (local time of the cluster).
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: "2026-11-24T10:00:00"
 start_time:
   description: Start time, null while pending.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: "2026-11-24T10:00:01"
 end_time:
   description: End time (the expected end while it runs), null while pending.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: "2026-11-24T12:00:01"
 time_limit:
   description: The time limit as C([D-]HH:MM:SS), or C(UNLIMITED).
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: "02:00:00"
 elapsed:
   description: Seconds the job has run.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: int
   sample: 42
 time_left:
   description: Seconds of walltime left while it runs; null otherwise or when unlimited.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: int
   sample: 7158
 tasks:
@@ -376,25 +399,42 @@ ready:
   description: >-
     The content of O(ready_file) (parsed JSON, or the raw text): awaited with O(state=running), read
     when it exists for an active job already there (also in check mode); else null.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: raw
   sample: {"service": "redis", "host": "node01", "port": 64234}
 submitted:
   description: Whether this run submitted a job (false in check mode).
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: bool
   sample: true
 successors:
   description:
     - The other active jobs of this name and fingerprint, queued behind RV(job_id), which is the
       running one, else the oldest. These are the successors of walltime continuity.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: list
   elements: str
   sample: ["1236"]
+jobs:
+  description:
+    - With O(jobs), each job's result in the order given, with the keys this module returns for one
+      job (RV(job_id), RV(name), RV(state), RV(ready), RV(waiting)...). The call's C(changed) is true when
+      a job or a private file changed; RV(queries) and RV(waited) are the call's.
+  returned: when O(jobs) is given
+  type: list
+  elements: dict
+  sample: [{"job_id": "1234", "name": "ws-default-celery-worker-1", "state": "RUNNING", "changed": false}]
+changed_paths:
+  description:
+    - The call's private paths (O(directories), O(files), O(links)) made, written or linked before the
+      first submission; in check mode, those a run would change.
+  returned: always
+  type: list
+  elements: str
+  sample: [/home/user/.ulhpc/workspaces/default/config/celery.ini]
 cancelled:
   description: Ids of the jobs this run cancelled (or would cancel, in check mode).
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: list
   elements: str
   sample: ["1200"]
@@ -412,14 +452,14 @@ expected_start:
   description: >-
     While the job is pending, the start Slurm's scheduler expects (what C(squeue --start)
     shows); null when it has not estimated one yet or once the job has started.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: str
   sample: "2026-11-24T10:30:00"
 waiting:
   description: >-
     True when O(on_timeout=return) and O(timeout) passed with the job still active and not
     ready: call the module again to keep waiting.
-  returned: always
+  returned: always (with O(jobs), in each item of RV(jobs))
   type: bool
   sample: false
 waited:
@@ -432,16 +472,18 @@ waited:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _private_files
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as options_table
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import SlurmCommandError, SlurmUnreachable
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_job import SlurmJob, SlurmJobError
+from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_job_batch import missing_script, run_jobs
 
 
 def main():
     # The sbatch options come from the table; these are the module's own.
     spec = options_table.argument_spec()
     spec.update(
-        name=dict(type="str", required=True),
+        name=dict(type="str"),
         script=dict(type="path"),
         content=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "running", "completed", "absent"]),
@@ -460,17 +502,23 @@ def main():
         lock_timeout=dict(type="int", default=120),
         argv_file=dict(type="path"),
         script_file=dict(type="path"),
+        jobs=dict(type="list", elements="dict"),
     )
+    spec.update(_private_files.argument_spec())
     module = AnsibleModule(
         argument_spec=spec,
-        mutually_exclusive=[("script", "content")],
-        required_if=[
-            ("state", "present", ("script", "content"), True),
-            ("state", "running", ("script", "content"), True),
-            ("state", "completed", ("script", "content"), True),
-        ],
+        mutually_exclusive=[("script", "content"), ("name", "jobs")],
+        required_one_of=[("name", "jobs")],
         supports_check_mode=True,
     )
+    if module.params["jobs"] is not None:
+        result, error = run_jobs(module, spec)
+        if error:
+            module.fail_json(msg=error, **result)
+        module.exit_json(**result)
+    missing = missing_script(module.params)
+    if missing:
+        module.fail_json(msg=missing)
     job = SlurmJob(module)
     try:
         result = job.run()

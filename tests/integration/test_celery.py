@@ -203,12 +203,18 @@ def test_passwords_not_on_command_lines_nor_in_output(celery_up):
         assert secret not in celery_up.stdout, secret_file
 
 
-def test_second_run_changes_nothing(celery_up):
+def test_second_run_changes_nothing_and_its_verbose_output_holds_no_secret(celery_up):
+    """At -vvv Ansible prints every module's arguments: the launcher's call that writes celery.ini
+    and flower.ini (each holding a Redis password) and flowerconfig.py (Flower's) shows none."""
     jobs = {name: conn(name)["job_id"] for name in ("redis", "celery-worker-1", "flower")}
-    again = run_playbook("celery.yml", VARS)
+    again = run_playbook("celery.yml", VARS, verbosity=3)
     assert again.rc == 0, again.stdout[-3000:]
     assert again.changed == 0, again.stdout[-3000:]
     assert {name: conn(name)["job_id"] for name in jobs} == jobs
+    assert "ESTABLISH LOCAL CONNECTION" in again.stdout  # it is -vvv output
+    for name in os.listdir(os.path.join(ROOT, "secrets")):
+        secret = read(os.path.join("secrets", name)).strip()
+        assert len(secret) >= 16 and secret not in again.stdout, name
 
 
 def test_check_mode_changes_nothing(celery_up):

@@ -89,12 +89,23 @@ def test_wrong_credentials_are_reported_at_once_not_retried(flower):
     assert len(seen) == 1
 
 
-def test_main_reports_json_and_fails_on_a_check(flower, capsys, monkeypatch):
+def test_main_reports_json_and_fails_on_a_check(flower, capsys, tmp_path):
     url, _seen = flower
-    monkeypatch.setattr(sys, "stdin", type("In", (), {"read": staticmethod(lambda: "wrong\n")})())
-    assert check.main(["--flower", url, "--flower-user", "flower"]) == 1
+    password_file = tmp_path / "flower.password"
+    password_file.write_text("wrong\n")
+    argv = ["--flower", url, "--flower-user", "flower", "--flower-password-file", str(password_file)]
+    assert check.main(argv) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["flower"] == 401 and out["errors"] == ["Flower at %s did not answer 200: HTTP 401" % url]
-    monkeypatch.setattr(sys, "stdin", type("In", (), {"read": staticmethod(lambda: "s3cret")})())
-    assert check.main(["--flower", url, "--flower-user", "flower"]) == 0
+    password_file.write_text("s3cret")
+    assert check.main(argv) == 0
     assert json.loads(capsys.readouterr().out)["errors"] == []
+
+
+def test_main_reports_an_unreadable_password_file_without_asking_flower(flower, capsys, tmp_path):
+    url, seen = flower
+    missing = tmp_path / "absent.password"
+    assert check.main(["--flower", url, "--flower-password-file", str(missing)]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["flower"] is None and "cannot read Flower's password" in out["errors"][0]
+    assert seen == []

@@ -121,7 +121,38 @@ def test_the_plan_never_holds_a_configuration_text_and_keeps_the_order():
 
 def test_an_invalid_call_has_no_plan():
     assert plan(dict(GOOD, service="Bad")) == {
-        "errors": ['service name "Bad" must be 1-40 characters of [a-z0-9_-]'], "services": [], "scripts": {}}
+        "errors": ['service name "Bad" must be 1-40 characters of [a-z0-9_-]'], "services": [], "scripts": {},
+        "private": {}}
+
+
+def test_private_files_are_checked_with_every_message():
+    assert errors(private_files={"files": [{"path": "/w/a.conf", "content": ""}], "directories": ["/w/data"],
+                                 "links": [{"path": "/w/l", "src": "a.conf"}]}) == []
+    assert errors(private_files=["/w/a.conf"]) == [
+        "service redis-server: private_files must be a dict of directories, files and links"]
+    assert errors(private_files={"dirs": [], "files": "/w/a.conf", "directories": ["data"],
+                                 "links": [{"path": "/w/l"}]}) == [
+        "service redis-server: private_files has unknown keys dirs",
+        "service redis-server: private_files.directories: data is not an absolute path",
+        "service redis-server: private_files.files must be a list",
+        "service redis-server: an item of private_files.links needs path and src"]
+
+
+def test_private_files_are_planned_apart_and_fingerprinted():
+    secret = {"path": "/w/config/celery.ini", "content": "password hunter2"}
+    found = plan({"service": "b", "script": "x", "config_files": ["/w/other"],
+                  "private_files": {"directories": ["/w/venv/etc"], "files": [secret],
+                                    "links": [{"path": "/w/venv/etc/celery.ini", "src": "/w/config/celery.ini"}]}},
+                 {"service": "a", "state": "stopped", "private_files": {"files": [secret]}})
+    assert "hunter2" not in repr(found["services"])
+    assert found["private"] == {
+        "b": {"directories": ["/w/venv/etc"], "files": [dict(secret, mode="0600")],
+              "links": [{"path": "/w/venv/etc/celery.ini", "src": "/w/config/celery.ini"}]},
+        "a": {"directories": [], "files": [], "links": []}}  # nothing is written for a stopped service
+    first = found["services"][0]
+    assert first["config_paths"] == ["/w/other"]
+    assert first["config_digests"] == [
+        {"path": "/w/config/celery.ini", "sha256": hashlib.sha256(b"password hunter2").hexdigest()}]
 
 
 def looped(item, **result):
@@ -170,3 +201,9 @@ def test_replicas():
         launcher.launcher_replicas(["x"], ["a"])
     with pytest.raises(AnsibleFilterError, match="expected a list"):
         launcher.launcher_replicas(entry, "a")
+
+
+def test_a_call_without_a_workspace_says_to_set_it_up():
+    found = launcher.launcher_plan([GOOD], None, "", "")
+    assert found["services"] == [] and found["errors"] == [
+        "the workspace is not set up: include the role ulhpc.workspace.workspace with tasks_from: ensure before the launcher"]

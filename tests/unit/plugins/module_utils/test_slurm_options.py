@@ -10,6 +10,7 @@ from ansible_collections.ulhpc.workspace.plugins.filter import slurm as slurm_fi
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as table
 from ansible_collections.ulhpc.workspace.plugins.modules import slurm_job
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_job as slurm_job_utils
+from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_job_batch as slurm_job_batch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -26,14 +27,13 @@ def test_module_spec_and_docs_hold_every_option_with_its_type():
     assert set(slurm_job_utils.FINGERPRINT_KEYS) == set(spec) | set(table.FINGERPRINT_EXTRA)
 
 
-def test_launcher_passes_exactly_the_placement_keys():
-    with open(os.path.join(REPO, "roles/launcher/tasks/slurm_round.yml")) as handle:
-        tasks = yaml.safe_load(handle)
-    submit = [t for t in tasks if "ulhpc.workspace.slurm_job" in t][0]["ulhpc.workspace.slurm_job"]
-    from_placement = set(k for k, v in submit.items() if "__launcher_item.slurm." in str(v))
-    assert from_placement == set(table.PLACEMENT_KEYS)
-    for key in from_placement:
-        assert submit[key] == "{{ __launcher_item.slurm.%s | default(omit) }}" % key
+def test_launcher_passes_the_whole_placement_and_a_job_takes_every_key():
+    """The launcher gives each job its plan's slurm dict whole (the placement merged over the
+    workspace's), and a job of slurm_job's option jobs may set every placement key."""
+    with open(os.path.join(REPO, "roles/launcher/vars/main.yml")) as handle:
+        jobs = yaml.safe_load(handle)["__launcher_jobs"]
+    assert "combine(continuation, item.slurm)" in jobs
+    assert set(table.PLACEMENT_KEYS) <= set(slurm_job_batch.JOB_KEYS)
 
 
 def test_workspace_docs_name_every_placement_key():

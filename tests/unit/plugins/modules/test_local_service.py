@@ -247,3 +247,36 @@ def test_check_mode_and_status_take_no_lock(svc, tmp_path):
     svc(check=True, content=ready_script(tmp_path))
     svc(state="status")
     assert not (tmp_path / "web.pid.lock").exists()
+
+
+def test_private_files_are_written_before_the_start_and_kept_while_it_runs(svc, tmp_path):
+    conf = tmp_path / "conf" / "web.conf"
+    private = dict(directories=[str(tmp_path / "data")], files=[dict(path=str(conf), content="port 1\n")],
+                   links=[dict(path=str(tmp_path / "web.conf.link"), src=str(conf))])
+    # The service reads its config at start: it must already be there.
+    script = ready_script(tmp_path, extra="test -s %s || exit 9" % conf)
+    first = svc(content=script, **private)
+    assert first["action"] == "started" and first["state"] == "running"
+    assert sorted(first["changed_paths"]) == sorted([str(tmp_path / "data"), str(tmp_path / "conf"), str(conf),
+                                                     str(tmp_path / "web.conf.link")])
+    assert conf.read_text() == "port 1\n" and stat.S_IMODE(conf.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert os.readlink(str(tmp_path / "web.conf.link")) == str(conf)
+    again = svc(content=script, **private)
+    assert not again["changed"] and again["changed_paths"] == [] and again["pid"] == first["pid"]
+    # A file edited by hand is put back, without a restart (the script is the same).
+    conf.write_text("port 2\n")
+    checked = svc(check=True, content=script, **private)
+    assert checked["changed"] and checked["changed_paths"] == [str(conf)] and conf.read_text() == "port 2\n"
+    fixed = svc(content=script, **private)
+    assert fixed["changed"] and fixed["action"] == "none" and fixed["pid"] == first["pid"]
+    assert conf.read_text() == "port 1\n"
+
+
+def test_a_private_path_in_the_way_fails_before_the_service_is_touched(svc, tmp_path):
+    first = svc(content=ready_script(tmp_path, "v1"))
+    (tmp_path / "taken").write_text("a file")
+    result = svc(content=ready_script(tmp_path, "v2"), directories=[str(tmp_path / "taken")])
+    assert result["failed"] and "is not a directory" in result["msg"] and "nothing was changed" in result["msg"]
+    assert alive(first["pid"])
+    assert svc(state="status")["pid"] == first["pid"]

@@ -2,6 +2,7 @@
 import json
 import time
 import os
+import stat
 
 import pytest
 
@@ -585,3 +586,110 @@ def test_without_a_running_job_the_oldest_is_in_charge(run_module, tmp_path):
         VERSION, {"argv": QUERY, "out": squeue_json({"id": 99, "name": "svc", "state": "PENDING", "comment": fp},
                                                     {"id": 97, "name": "svc", "state": "PENDING", "comment": fp})}])
     assert result["job_id"] == "97" and result["successors"] == ["99"]
+
+
+def test_private_files_are_written_before_the_submission_and_kept_on_a_warm_run(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    conf = tmp_path / "config" / "svc.conf"
+    args = {"name": "svc", "content": SCRIPT, "directories": [str(tmp_path / "data")],
+            "files": [{"path": str(conf), "content": "secret=1\n"}],
+            "links": [{"path": str(tmp_path / "svc.link"), "src": str(conf)}]}
+
+    def config_in_place():  # when sbatch runs
+        assert conf.read_text() == "secret=1\n"
+
+    result, _runner = run_module(slurm_job, args, [
+        VERSION, {"argv": QUERY, "out": squeue_json()},
+        dict(sbatch(tmp_path, fp, data=SCRIPT.encode()), effect=config_in_place),
+        {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "comment": fp})}])
+    assert result["changed"] and result["submitted"]
+    assert str(conf) in result["changed_paths"] and str(tmp_path / "data") in result["changed_paths"]
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600 and stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert os.readlink(str(tmp_path / "svc.link")) == str(conf)
+    assert "secret=1" not in json.dumps(result)
+    warm, _runner = run_module(slurm_job, args, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 101, "name": "svc", "state": "RUNNING", "comment": fp})}])
+    assert not warm["changed"] and warm["changed_paths"] == []
+
+
+def test_check_mode_reports_the_private_files_and_writes_nothing(run_module, tmp_path):
+    fp = fp_of(tmp_path)
+    conf = tmp_path / "svc.conf"
+    result, _runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "files": [{"path": str(conf), "content": "x"}]}, [
+        VERSION, {"argv": QUERY, "out": squeue_json({"id": 95, "name": "svc", "state": "RUNNING", "comment": fp})}],
+        check=True)
+    assert result["changed"] and result["changed_paths"] == [str(conf)] and result["job_id"] == "95"
+    assert not conf.exists()
+
+
+def test_a_private_path_in_the_way_fails_before_any_job_is_cancelled(run_module, tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    result, runner = run_module(slurm_job, {"name": "svc", "content": SCRIPT, "replace": True,
+                                            "directories": [str(tmp_path / "taken")]}, [])
+    assert result["failed"] and "is not a directory" in result["msg"] and "nothing was changed" in result["msg"]
+    assert runner.calls == []
+
+
+OTHER = "#!/bin/bash\necho other\n"
+
+
+def test_jobs_are_all_submitted_before_any_is_waited_for(run_module, tmp_path):
+    fa, fb = fp_of(tmp_path, time="01:00:00"), fp_of(tmp_path, script=OTHER)
+    conf = tmp_path / "shared.conf"
+
+    def config_in_place():  # before the first sbatch of the call
+        assert conf.read_text() == "shared\n"
+
+    both = squeue_json({"id": 101, "name": "a", "comment": fa}, {"id": 102, "name": "b", "comment": fb})
+    result, _runner = run_module(slurm_job, {
+        "jobs": [{"name": "a", "content": SCRIPT, "time": "01:00:00"}, {"name": "b", "content": OTHER}],
+        "files": [{"path": str(conf), "content": "shared\n"}]}, [
+        VERSION,
+        {"argv": QUERY, "out": squeue_json()},
+        dict(sbatch(tmp_path, fa, "--time=01:00:00", name="a", data=SCRIPT.encode()), effect=config_in_place),
+        {"argv": QUERY, "out": squeue_json()},
+        sbatch(tmp_path, fb, name="b", out="102\n", data=OTHER.encode()),
+        # only now the waits, one per job
+        {"argv": QUERY, "out": both},
+        {"argv": QUERY, "out": both},
+    ])
+    assert result["changed"] and result["changed_paths"] == [str(conf)]
+    assert [(job["name"], job["job_id"], job["submitted"]) for job in result["jobs"]] == [("a", "101", True), ("b", "102", True)]
+    assert result["queries"] == 6 and all(job["queries"] == 6 for job in result["jobs"])  # 4 squeue, 2 sbatch
+
+
+def test_a_warm_call_of_several_jobs_changes_nothing_and_check_mode_sees_a_missing_one(run_module, tmp_path):
+    fa, fb = fp_of(tmp_path), fp_of(tmp_path, script=OTHER)
+    jobs = [{"name": "a", "content": SCRIPT}, {"name": "b", "content": OTHER}]
+    running_a = squeue_json({"id": 101, "name": "a", "state": "RUNNING", "comment": fa})
+    both = squeue_json({"id": 101, "name": "a", "state": "RUNNING", "comment": fa},
+                       {"id": 102, "name": "b", "state": "RUNNING", "comment": fb})
+    warm, _runner = run_module(slurm_job, {"jobs": jobs, "state": "running"},
+                               [VERSION, {"argv": QUERY, "out": both}, {"argv": QUERY, "out": both}])
+    assert not warm["changed"] and [job["job_id"] for job in warm["jobs"]] == ["101", "102"]
+    checked, _runner = run_module(slurm_job, {"jobs": jobs, "state": "running"}, [
+        VERSION, {"argv": QUERY, "out": running_a}, {"argv": QUERY, "out": running_a}], check=True)
+    assert checked["changed"] and [job["changed"] for job in checked["jobs"]] == [False, True]
+    assert not any(job["submitted"] for job in checked["jobs"])
+
+
+@pytest.mark.parametrize("jobs,message", [
+    ([{"name": "a", "content": SCRIPT}, {"name": "b", "content": SCRIPT, "mem": "lots"}], "job b: invalid mem"),
+    ([{"name": "a", "content": SCRIPT, "replace": True}], "jobs[0]: unknown keys replace"),
+    ([{"name": "a", "content": SCRIPT, "cpus_per_task": "many"}], "jobs[0]: "),
+    ([{"content": SCRIPT}], "jobs[0]: a job needs a name"),
+    ([{"name": "a"}], "jobs[0]: state is present but any of the following are missing: script, content"),
+    ([{"name": "a", "content": SCRIPT, "script": "/etc/hostname"}], "jobs[0]: parameters are mutually exclusive"),
+    ([{"name": "a", "content": SCRIPT}, {"name": "a", "content": OTHER}], "a job name is given more than once: a"),
+])
+def test_a_bad_job_fails_the_call_before_any_command(run_module, jobs, message):
+    result, runner = run_module(slurm_job, {"jobs": jobs}, [])
+    assert result["failed"] and message in result["msg"]
+    assert runner.calls == []
+
+
+def test_name_or_jobs_one_of_them(run_module):
+    neither, _runner = run_module(slurm_job, {"content": SCRIPT}, [])
+    assert neither["failed"] and "one of the following is required: name, jobs" in neither["msg"]
+    both, _runner = run_module(slurm_job, {"name": "a", "jobs": [{"name": "b", "content": SCRIPT}]}, [])
+    assert both["failed"] and "mutually exclusive: name|jobs" in both["msg"]

@@ -6,9 +6,11 @@
 3. Flower answers its API with its credentials, over TLS against the user's CA.
 
     python -m ulhpccelery.check --timeout 300 --workers celery-worker-1 celery-worker-2 \\
-        [--smoke celery-worker-2@node] [--flower URL --flower-user NAME [--ca-file CA]]
+        [--smoke celery-worker-2@node] [--flower URL --flower-user NAME --flower-password-file PATH
+        [--ca-file CA]]
 
-Flower's password is read from standard input, never from the command line. Prints one JSON
+Flower's password is read from its file (0600, made by the celery role), never from the command
+line, so it does not travel from the controller either. Prints one JSON
 object ({"answered", "missing", "smoke", "flower", "errors"}) and exits 1 when a check failed.
 """
 import argparse
@@ -84,6 +86,7 @@ def main(argv=None):
     parser.add_argument("--smoke")
     parser.add_argument("--flower")
     parser.add_argument("--flower-user", default="flower")  # celery_flower_user's default
+    parser.add_argument("--flower-password-file", default="")
     parser.add_argument("--ca-file", default="")
     args = parser.parse_args(argv)
     out = {"answered": [], "missing": [], "smoke": None, "flower": None, "errors": []}
@@ -101,8 +104,13 @@ def main(argv=None):
                 if out["smoke"] != 42:
                     out["errors"].append("the smoke test returned %r, not 42" % (out["smoke"],))
     if args.flower:
-        out["flower"], error = flower_status(args.flower, args.flower_user, sys.stdin.read().strip(),
-                                             args.ca_file, FLOWER_WAIT)
+        try:
+            with open(args.flower_password_file, encoding="utf-8") as handle:
+                password = handle.read().strip()
+        except OSError as exc:
+            out["flower"], error = None, "cannot read Flower's password: %s" % exc
+        else:
+            out["flower"], error = flower_status(args.flower, args.flower_user, password, args.ca_file, FLOWER_WAIT)
         if out["flower"] != 200:
             out["errors"].append("Flower at %s did not answer 200: %s" % (args.flower, error))
     print(json.dumps(out))
