@@ -234,11 +234,10 @@ class LocalService(object):
 
         # The service's private files (its configuration): checked before anything changes,
         # written when they differ, once a restarted service is stopped and before it starts.
-        who = "local_service %s" % self.name
-        files = _private_files.plan_params(self.module, who)
+        files = _private_files.PlannedFiles(self.module, "local_service %s" % self.name)
         digest = content_hash(params["content"], self.environment, self.chdir)
         if state == "started" and found == "running" and data.get("hash") == digest:
-            self.result["changed_paths"] = _private_files.apply_actions(self.module, who, files)
+            self.result["changed_paths"] = files.keep()
             self.result["changed"] = bool(self.result["changed_paths"])
             if self.ready_file and not self.module.check_mode:
                 self.wait_ready(data)
@@ -248,12 +247,12 @@ class LocalService(object):
         action = "restarted" if found == "running" else "started"
         self.result.update(changed=True, action=action)
         if self.module.check_mode:
-            self.result["changed_paths"] = _private_files.apply_actions(self.module, who, files)
+            self.result["changed_paths"] = files.keep()
             return self.result
         if found == "running":
             self.stop(data)
         self.result.pop("log_tail", None)
-        self.result["changed_paths"] = _private_files.apply_actions(self.module, who, files)
+        self.result["changed_paths"] = files.keep()
         data = self.start(digest)
         if self.ready_file:
             self.wait_ready(data)

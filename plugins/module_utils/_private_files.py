@@ -208,3 +208,21 @@ def make(module, who, directories=(), files=(), links=()):
     """plan(), then apply() unless in check mode: the paths changed (or that would be). A path
     in the way fails the module, named ``who``, before anything changes."""
     return apply_actions(module, who, _plan_or_fail(module, who, directories, files, links))
+
+
+class PlannedFiles(object):
+    """A module's private files (its options directories, files and links): planned when made,
+    before anything changes, and written once, by the first of slurm_job's jobs that gets that
+    far (keep())."""
+
+    def __init__(self, module, who):
+        self.module = module
+        self.who = who
+        self.actions = plan_params(module, who)
+        self.changed_paths = None
+
+    def keep(self):
+        """The paths written (in check mode, that would be), once per call."""
+        if self.changed_paths is None:
+            self.changed_paths = apply_actions(self.module, self.who, self.actions)
+        return self.changed_paths

@@ -37,26 +37,9 @@ class SlurmJobError(Exception):
         self.facts = facts
 
 
-class PrivateFiles(object):
-    """A call's private files (the options directories, files and links): planned when made,
-    before anything changes, and written by the first job that gets that far (keep())."""
-
-    def __init__(self, module, who):
-        self.module = module
-        self.who = who
-        self.actions = _private_files.plan_params(module, who)
-        self.changed_paths = None
-
-    def keep(self):
-        """The paths written (in check mode, that would be), once per call."""
-        if self.changed_paths is None:
-            self.changed_paths = _private_files.apply_actions(self.module, self.who, self.actions)
-        return self.changed_paths
-
-
 class SlurmJob(object):
     """One named job: compare, submit, wait, cancel. ``params`` are the module's (one job) or
-    a job's of the option jobs; ``files`` the call's PrivateFiles, made here for one job."""
+    a job's of the option jobs; ``files`` the call's _private_files.PlannedFiles, made here for one job."""
 
     def __init__(self, module, client=None, params=None, files=None):
         self.module = module
@@ -311,7 +294,7 @@ class SlurmJob(object):
         # The service's private files (its configuration): checked before anything changes,
         # written once a replaced job is gone and before its successor is submitted.
         if self.files is None:
-            self.files = PrivateFiles(self.module, "slurm_job %s" % p["name"])
+            self.files = _private_files.PlannedFiles(self.module, "slurm_job %s" % p["name"])
         script = self.script_text()
         fp = slurm.fingerprint(script, self.options())
         self.result["fingerprint"] = fp

@@ -18,10 +18,10 @@ __metaclass__ = type
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.ulhpc.workspace.plugins.module_utils import _slurm_options as options_table
+from ansible_collections.ulhpc.workspace.plugins.module_utils._private_files import PlannedFiles
 from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_client import (
     SlurmClient, SlurmCommandError, SlurmUnreachable)
-from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_job import (
-    PrivateFiles, SlurmJob, SlurmJobError)
+from ansible_collections.ulhpc.workspace.plugins.module_utils._slurm_job import SlurmJob, SlurmJobError
 
 # What a job of the option jobs may set over the module's own options: what differs between
 # the services of a launcher call. Never a secret.
@@ -81,7 +81,7 @@ def run_jobs(module, spec, client=None):
     """(result, error message or None) of the option jobs: ``jobs``, each job's result in the
     order given; ``changed_paths``, the private files written; ``changed`` when any changed."""
     client = client or SlurmClient(module)
-    files = PrivateFiles(module, "slurm_job")
+    files = PlannedFiles(module, "slurm_job")
     jobs = [SlurmJob(module, client=client, params=params, files=files) for params in job_params(module, spec)]
     error, current = None, None
     try:
